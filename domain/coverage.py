@@ -1,0 +1,190 @@
+"""The enrollment as the ledger sees it: amounts, status, benefit period, and why.
+
+Computed from a folded Person (already cut to "on D, as known at T") and its policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from domain import events as ev
+from domain.dates import china_date
+from domain.money import yuan
+from domain.person import Enrollment, Person
+from domain.policy import Policy, policy_by_id
+from domain.rules import benefit_period, describe_category, subsidy_amount
+
+
+@dataclass
+class CoverageView:
+    id_number: str
+    year: int
+    status: str
+    tier: int | None = None
+    cohort: str | None = None
+    policy: str | None = None
+    contribution_fen: int = 0
+    subsidy: ev.SubsidyGranted | None = None
+    payable_fen: int = 0
+    paid_fen: int = 0
+    fully_paid_on: date | None = None
+    benefit_start: date | None = None
+    benefit_end: date | None = None
+    undetermined: str | None = None
+    refund_fen: int = 0
+    explanation: list[str] = field(default_factory=list)
+
+    @property
+    def outstanding_fen(self) -> int:
+        return max(self.payable_fen - self.paid_fen, 0)
+
+    def covered_on(self, day: date) -> bool:
+        return bool(self.benefit_start and self.benefit_end and self.benefit_start <= day <= self.benefit_end)
+
+    def to_api(self) -> dict[str, Any]:
+        s = self.subsidy
+        return {
+            "id_number": self.id_number,
+            "year": self.year,
+            "tier": self.tier,
+            "cohort": self.cohort,
+            "policy": self.policy,
+            "status": self.status,
+            "contribution": yuan(self.contribution_fen),
+            "subsidy": None
+            if s is None
+            else {
+                "amount": yuan(s.amount_fen),
+                "category": s.category,
+                "funder": s.funder,
+                "granted_on": s.granted_on.isoformat(),
+            },
+            "individual_payable": yuan(self.payable_fen),
+            "paid": yuan(self.paid_fen),
+            "outstanding": yuan(self.outstanding_fen),
+            "fully_paid_on": _iso(self.fully_paid_on),
+            "benefit_start": _iso(self.benefit_start),
+            "benefit_end": _iso(self.benefit_end),
+            "refund": yuan(self.refund_fen),
+            "explanation": self.explanation,
+        }
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def fully_paid_on(e: Enrollment, payable_fen: int) -> tuple[date | None, str]:
+    """完清费用之日: the date of the payment that brings the payments up to the amount payable."""
+    if payable_fen == 0:
+        if e.fee_waived:
+            return e.enrolled_on, f"nothing payable ({e.fee_waived}): fully paid on enrollment, {e.enrolled_on}"
+        assert e.subsidy is not None
+        return e.subsidy.granted_on, (
+            f"subsidised in full: fully paid on the day the subsidy was granted, {e.subsidy.granted_on}"
+            " (SPEC Decision 3)"
+        )
+    total = 0
+    for p in sorted(e.payments.values(), key=lambda p: p.paid_at):
+        total += p.amount_fen
+        if total >= payable_fen:
+            day = china_date(p.paid_at)
+            count = len(e.payments)
+            how = "one payment" if count == 1 else f"{count} payments adding up"
+            return day, f"fully paid on {day} ({how} to {yuan(payable_fen)})"
+    return None, ""
+
+
+def enrollment_view(person: Person, year: int, on: date | None = None) -> CoverageView:
+    e = person.enrollments.get(year)
+    if e is None:
+        return CoverageView(person.id_number, year, "not_enrolled", explanation=[f"not enrolled for {year}"])
+    policy = policy_by_id(e.policy_id)
+    contribution = policy.contribution_fen(e.tier, e.cohort)
+    view = CoverageView(person.id_number, year, "enrolled", e.tier, e.cohort, policy.id, contribution)
+    lines = view.explanation
+    lines.append(
+        f"policy {policy.id} ({policy.notice}): tier {e.tier} {e.cohort} contribution {yuan(contribution)};"
+        f" enrolled on {e.enrolled_on}"
+    )
+    subsidy = e.subsidy
+    if e.fee_waived:
+        view.payable_fen = 0
+        lines.append(f"contribution waived: {e.fee_waived}")
+    else:
+        if subsidy is not None:
+            view.subsidy = subsidy
+            lines.append(
+                f"subsidy {yuan(subsidy.amount_fen)} under {describe_category(subsidy.category)}, funder"
+                f" {subsidy.funder} ({policy.funders.get(subsidy.funder, '?')}), granted on"
+                f" {subsidy.granted_on}: {subsidy.rule}"
+            )
+        view.payable_fen = contribution - (subsidy.amount_fen if subsidy else 0)
+    lines.extend(_frozen_subsidy_lines(person, e, policy))
+    view.paid_fen = e.paid_fen
+    for v in e.voided:
+        lines.append(f"payment {v.payment_id} voided (corrects event {v.corrects}): {v.reason}")
+    paid_on, how = fully_paid_on(e, view.payable_fen)
+    view.fully_paid_on = paid_on
+    if how:
+        lines.append(how)
+    benefit = benefit_period(
+        policy,
+        cohort=e.cohort,
+        enrolled_on=e.enrolled_on,
+        fully_paid_on=paid_on,
+        birth_date=person.birth_date,
+        hukou_registered_on=person.hukou_registered_on,
+    )
+    lines.extend(benefit.lines)
+    view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
+    if paid_on is not None:
+        view.status = "paid"
+    elif view.paid_fen > 0:
+        view.status = "partially_paid"
+    c = e.cancellation
+    if c is not None:
+        view.status = "cancelled"
+        view.refund_fen = c.refund_fen
+        if view.benefit_start is not None and view.benefit_start <= c.effective_on:
+            view.benefit_end = min(view.benefit_end or c.effective_on, c.effective_on)
+        else:
+            view.benefit_start = view.benefit_end = None
+        lines.append(f"cancelled ({c.reason}) from {c.effective_on}: {c.refund_rule}")
+    if on is not None:
+        lines.append(f"on {on}: {'covered' if view.covered_on(on) else 'not covered'}")
+    return view
+
+
+def _frozen_subsidy_lines(person: Person, e: Enrollment, policy: Policy) -> list[str]:
+    """Identity changes after the subsidy decision change nothing; say so, and what they would give."""
+    if e.subsidy is not None:
+        since, what = e.subsidy.originator_version, f"the subsidy was granted on {e.subsidy.granted_on}"
+    elif e.first_payment_version is not None:
+        since, what = e.first_payment_version, "payment began without a subsidy"
+    else:
+        return []
+    rules = {s.category: s for s in policy.subsidy}
+    year_end = date(e.year, 12, 31)
+    lines = []
+    for change in person.identity_events:
+        if change.originator_version <= since or change.effective_on > year_end:
+            continue
+        name = describe_category(change.category)
+        if isinstance(change, ev.IdentityCertified):
+            rule = rules.get(change.category)
+            would = (
+                f" (it would give {yuan(subsidy_amount(policy, rule, e.tier, e.cohort))})" if rule else ""
+            )
+            lines.append(
+                f"{name} certified from {change.effective_on}, after {what}{would}: no difference"
+                " is paid (不再进行差额资助, SPEC Decision 4)"
+            )
+        else:
+            lines.append(
+                f"{name} ended from {change.effective_on}, after {what}: the subsidy is not clawed"
+                " back (SPEC Decision 4)"
+            )
+    return lines

@@ -1,0 +1,165 @@
+"""The ledger's facts. Each is an immutable msgspec Struct, stored as JSON by domain/store.py.
+
+Every event carries when it was recorded (system time, UTC), when it took effect in the world
+(business time), who recorded it (actor name and role) and at which collection point. A mistake is
+never edited: a later event references the version it corrects.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar
+from uuid import UUID
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    originator_id: UUID
+    originator_version: int
+    recorded_at: datetime
+    effective_at: datetime
+    actor: str
+    role: str
+    collection_point: str | None = None
+
+    # A "world" event happened on its effective date, so a question "as of date D" leaves it out
+    # when it took effect after D. Registrations and corrections restate the record itself.
+    world_event: ClassVar[bool] = True
+
+
+# -- the person's stream (one consistency boundary per person) ---------------------------------
+
+
+class PersonRegistered(Event, frozen=True, kw_only=True):
+    """参保登记 of the person: who they are and where they belong."""
+
+    world_event: ClassVar[bool] = False
+    document_type: str
+    id_number: str
+    name: str
+    sex: str
+    birth_date: date
+    region: str
+    hukou_registered_on: date | None = None
+    mother_id_number: str | None = None
+    father_id_number: str | None = None
+
+
+class RegistrationCorrected(Event, frozen=True, kw_only=True):
+    """A correction of the registration (name, region, household registration date)."""
+
+    world_event: ClassVar[bool] = False
+    corrects: int
+    reason: str
+    name: str | None = None
+    region: str | None = None
+    hukou_registered_on: date | None = None
+
+
+class IdentityCertified(Event, frozen=True, kw_only=True):
+    """An identity category (身份属性) certified by a department from `effective_on`."""
+
+    category: str
+    effective_on: date
+    department: str | None = None
+    reference: str | None = None
+
+
+class IdentityEnded(Event, frozen=True, kw_only=True):
+    """An identity category no longer held from `effective_on`."""
+
+    category: str
+    effective_on: date
+    department: str | None = None
+    reference: str | None = None
+
+
+class Enrolled(Event, frozen=True, kw_only=True):
+    """参保: enrollment for a coverage year, tier and cohort under a policy."""
+
+    year: int
+    tier: int
+    cohort: str
+    enrolled_on: date
+    policy_id: str
+    fee_waived: str | None = None  # why nothing is payable (004's newborns of enrolled parents)
+
+
+class TierChanged(Event, frozen=True, kw_only=True):
+    year: int
+    tier: int
+    previous_tier: int
+
+
+class Candidate(msgspec.Struct, frozen=True):
+    category: str
+    amount_fen: int
+
+
+class SubsidyGranted(Event, frozen=True, kw_only=True):
+    """资助参保: the subsidy decision with its reasons, so it never has to be recomputed."""
+
+    year: int
+    tier: int
+    category: str
+    amount_fen: int
+    funder: str
+    granted_on: date
+    candidates: list[Candidate]
+    rule: str
+
+
+class PaymentRecorded(Event, frozen=True, kw_only=True):
+    """缴费: one contribution payment. Partial payments add up."""
+
+    year: int
+    payment_id: str
+    amount_fen: int
+    paid_at: datetime
+    channel: str
+    receipt_no: str | None = None
+    transaction_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class PaymentVoided(Event, frozen=True, kw_only=True):
+    """A payment posted in error, voided by the bureau; it references the event it corrects."""
+
+    world_event: ClassVar[bool] = False
+    year: int
+    payment_id: str
+    corrects: int
+    reason: str
+
+
+class EnrollmentCancelled(Event, frozen=True, kw_only=True):
+    """End of an enrollment (death, duplicate, employee insurance, moved) with the refund decided."""
+
+    year: int
+    reason: str
+    effective_on: date
+    refund_fen: int
+    refund_rule: str
+
+
+# -- claims: streams of one event whose existence makes a retry impossible to post twice -------
+
+
+class IdempotencyKeyClaimed(Event, frozen=True, kw_only=True):
+    """A collection point's Idempotency-Key, claimed in the same transaction as the payment."""
+
+    key: str
+    fingerprint: str
+    person_id: UUID
+    payment_id: str
+    person_version: int
+
+
+class TransactionIdClaimed(Event, frozen=True, kw_only=True):
+    """缴费流水号: the channel's own transaction number, unique across the ledger."""
+
+    transaction_id: str
+    person_id: UUID
+    payment_id: str
+    person_version: int

@@ -1,0 +1,668 @@
+"""The ledger's write model: commands in, events out, one person per transaction.
+
+A command loads the person's events, decides, and saves the new events in one transaction. Two
+commands racing on one person both read version n; the second to commit finds version n+1 taken
+(IntegrityError), nothing of it is written, and it runs again on the fresh state. Claims (an
+idempotency key, a channel's transaction id) are one-event streams saved in the same transaction,
+so a retried request can never post twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from domain import events as ev
+from domain.categories import resolve_category
+from domain.coverage import CoverageView, enrollment_view
+from domain.dates import at_china_midnight, china_date, now
+from domain.errors import Conflict, InvalidInput, LedgerError, NotFound, RefusedByRule
+from domain.idnumber import DOCUMENT_TYPES, normalise_document, parse_resident_id
+from domain.money import parse_yuan
+from domain.person import Person, claim_id, fold, person_id
+from domain.policy import find_policy, policy_by_id
+from domain.regions import validate_village_code
+from domain.rules import check_payment_date, decide_subsidy, refund_on_cancel
+from domain.store import EventStore, storage_env
+
+COHORTS = ("resident", "student", "newborn")
+CHANNELS = ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app")
+CANCEL_REASONS = ("death", "duplicate", "employee_insurance", "moved")
+MAX_ATTEMPTS = 30
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who records: the token's name and role, and the collection point (征收点) it speaks for."""
+
+    name: str
+    role: str
+    collection_point: str | None = None
+
+
+class AlreadyRecorded(Conflict):
+    """The channel's transaction id was posted before (as payment `payment_id`)."""
+
+    def __init__(self, message: str, payment_id: str, person_id: UUID):
+        super().__init__(message, "transaction_id", "transaction_id_unique")
+        self.payment_id = payment_id
+        self.person_id = person_id
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    payment_id: str
+    person_id: UUID
+    person_version: int
+    replayed: bool
+
+
+class UnitOfWork:
+    """The events decided by one command (or one batch of commands), saved in one transaction."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+        self.pending: list[ev.Event] = []
+        self.people: dict[UUID, Person] = {}
+        self.claims: dict[UUID, ev.Event] = {}
+
+    def person(self, pid: UUID) -> Person:
+        person = self.people.get(pid)
+        if person is None:
+            stored = list(self.ledger.store.events.get(pid))
+            person = fold(pid, [*stored, *(e for e in self.pending if e.originator_id == pid)])
+            self.people[pid] = person
+        return person
+
+    def claim(self, cid: UUID) -> Any:
+        if cid in self.claims:
+            return self.claims[cid]
+        for e in self.ledger.store.events.get(cid, limit=1):
+            return e
+        return None
+
+    def emit(self, person: Person, cls: type[ev.Event], effective_at: datetime, **data: Any) -> ev.Event:
+        e = cls(
+            originator_id=person.id,
+            originator_version=person.version + 1,
+            recorded_at=self.ledger.clock(),
+            effective_at=effective_at,
+            actor=self.actor.name,
+            role=self.actor.role,
+            collection_point=self.actor.collection_point,
+            **data,
+        )
+        person.apply(e)
+        self.pending.append(e)
+        return e
+
+    def emit_claim(self, cid: UUID, cls: type[ev.Event], **data: Any) -> None:
+        moment = self.ledger.clock()
+        e = cls(
+            originator_id=cid,
+            originator_version=1,
+            recorded_at=moment,
+            effective_at=moment,
+            actor=self.actor.name,
+            role=self.actor.role,
+            collection_point=self.actor.collection_point,
+            **data,
+        )
+        self.claims[cid] = e
+        self.pending.append(e)
+
+    def mark(self) -> int:
+        return len(self.pending)
+
+    def rollback_to(self, mark: int) -> None:
+        """Forget what a refused command emitted inside a batch; its people are folded again."""
+        dropped = self.pending[mark:]
+        del self.pending[mark:]
+        for e in dropped:
+            self.people.pop(e.originator_id, None)
+            self.claims.pop(e.originator_id, None)
+
+    def commit(self) -> None:
+        if self.pending:
+            self.ledger.store.events.put(self.pending)
+        self.pending = []
+
+    actor: Actor
+
+
+class Ledger:
+    """Commands and per-person queries over one event store."""
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = now):
+        self.store = EventStore(env=storage_env() if env is None else env)
+        self.clock = clock
+        self._batch: UnitOfWork | None = None
+        self._batch_size = 0
+        self._batch_commands = 0
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- running commands ----------------------------------------------------------------------
+    def _run(self, actor: Actor, decide: Callable[[UnitOfWork], T]) -> T:
+        if self._batch is not None:
+            uow = self._batch
+            uow.actor = actor
+            mark = uow.mark()
+            try:
+                result = decide(uow)
+            except LedgerError:
+                uow.rollback_to(mark)
+                raise
+            self._batch_commands += 1
+            if self._batch_commands >= self._batch_size:
+                self.flush()
+            return result
+        for attempt in range(MAX_ATTEMPTS):
+            uow = UnitOfWork(self)
+            uow.actor = actor
+            result = decide(uow)
+            try:
+                uow.commit()
+                return result
+            except (IntegrityError, OperationalError):
+                # Another writer took the version (or held the lock): decide again on fresh state.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise Conflict(
+            "the person's record kept changing while this was recorded; nothing was written, try again",
+            None,
+            "concurrent_change",
+        )
+
+    @contextmanager
+    def batch(self, size: int = 1000) -> Iterator[None]:
+        """Commands inside share transactions of `size` commands (for bulk loads: demo, bench)."""
+        self._batch, self._batch_size, self._batch_commands = UnitOfWork(self), size, 0
+        try:
+            yield
+            self.flush()
+        finally:
+            self._batch = None
+
+    def flush(self) -> None:
+        if self._batch is not None:
+            self._batch.commit()
+            self._batch.people.clear()
+            self._batch.claims.clear()
+            self._batch_commands = 0
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _pid(id_number: str, document_type: str) -> UUID:
+        return person_id(document_type, normalise_document(document_type, id_number))
+
+    def _registered(self, uow: UnitOfWork, id_number: str, document_type: str) -> Person:
+        person = uow.person(self._pid(id_number, document_type))
+        if person.registration is None:
+            raise NotFound(f"no person is registered with {document_type} {id_number}", "id_number", "person_exists")
+        return person
+
+    # -- commands -----------------------------------------------------------------------------
+    def register(
+        self,
+        actor: Actor,
+        *,
+        id_number: str,
+        name: str,
+        region: str,
+        document_type: str = "resident_id",
+        hukou_registered_on: date | None = None,
+        mother_id_number: str | None = None,
+        father_id_number: str | None = None,
+        birth_date: date | None = None,
+        sex: str | None = None,
+    ) -> tuple[Person, bool]:
+        """参保登记. Returns the person and whether this call created them."""
+        number = normalise_document(document_type, id_number)
+        if document_type == "resident_id":
+            rid = parse_resident_id(number)
+            birth_date, sex = rid.birth_date, rid.sex
+        else:
+            if birth_date is None:
+                raise InvalidInput(f"is required for a {DOCUMENT_TYPES[document_type]}", "birth_date", "required")
+            if sex not in ("male", "female"):
+                raise InvalidInput("must be male or female", "sex", "sex")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 50:
+            raise InvalidInput("must be the person's name, 1 to 50 characters", "name", "name")
+        name = name.strip()
+        region = validate_village_code(region)
+        if hukou_registered_on is not None and hukou_registered_on < birth_date:
+            raise InvalidInput("cannot be before the birth date", "hukou_registered_on", "hukou_after_birth")
+        parents = {}
+        for field, parent in (("mother_id_number", mother_id_number), ("father_id_number", father_id_number)):
+            if parent is not None:
+                parents[field] = parse_resident_id(parent, field).number
+        pid = person_id(document_type, number)
+
+        def decide(uow: UnitOfWork) -> tuple[Person, bool]:
+            for field, parent in parents.items():
+                if uow.person(person_id("resident_id", parent)).registration is None:
+                    raise RefusedByRule(
+                        "the parent must be registered first (newborn rules depend on the parents' enrollment)",
+                        field,
+                        "parent_registered",
+                    )
+            person = uow.person(pid)
+            wanted = {
+                "name": name,
+                "region": region,
+                "hukou_registered_on": hukou_registered_on,
+                "mother_id_number": parents.get("mother_id_number"),
+                "father_id_number": parents.get("father_id_number"),
+            }
+            if person.registration is not None:
+                r = person.registration
+                have = {
+                    "name": person.name,
+                    "region": person.region,
+                    "hukou_registered_on": person.hukou_registered_on,
+                    "mother_id_number": r.mother_id_number,
+                    "father_id_number": r.father_id_number,
+                }
+                differs = [k for k in wanted if wanted[k] is not None and wanted[k] != have[k]]
+                if differs:
+                    raise Conflict(
+                        "already registered with a different "
+                        + ", ".join(f"{k} ({have[k]})" for k in differs)
+                        + "; a bureau correction is needed to change it",
+                        differs[0],
+                        "registration_differs",
+                    )
+                return person, False
+            moment = self.clock()
+            uow.emit(
+                person,
+                ev.PersonRegistered,
+                moment,
+                document_type=document_type,
+                id_number=number,
+                name=name,
+                sex=sex,
+                birth_date=birth_date,
+                region=region,
+                **wanted_without_name_region(wanted),
+            )
+            return person, True
+
+        return self._run(actor, decide)
+
+    def correct_registration(
+        self,
+        actor: Actor,
+        *,
+        id_number: str,
+        reason: str,
+        document_type: str = "resident_id",
+        name: str | None = None,
+        region: str | None = None,
+        hukou_registered_on: date | None = None,
+    ) -> Person:
+        if not reason or not reason.strip():
+            raise InvalidInput("say why the registration is corrected", "reason", "required")
+        if region is not None:
+            region = validate_village_code(region)
+        if name is not None and not name.strip():
+            raise InvalidInput("must not be empty", "name", "name")
+
+        def decide(uow: UnitOfWork) -> Person:
+            person = self._registered(uow, id_number, document_type)
+            assert person.registration is not None
+            uow.emit(
+                person,
+                ev.RegistrationCorrected,
+                self.clock(),
+                corrects=person.registration.originator_version,
+                reason=reason.strip(),
+                name=name.strip() if name else None,
+                region=region,
+                hukou_registered_on=hukou_registered_on,
+            )
+            return person
+
+        return self._run(actor, decide)
+
+    def change_identity(
+        self,
+        actor: Actor,
+        *,
+        id_number: str,
+        category: str,
+        action: str,
+        effective_on: date,
+        department: str | None = None,
+        reference: str | None = None,
+        document_type: str = "resident_id",
+    ) -> Person:
+        """Certify or end an identity category; certify may trigger the year's subsidy decision."""
+        code = resolve_category(category)
+        if action not in ("certify", "end"):
+            raise InvalidInput("must be certify or end", "action", "action")
+
+        def decide(uow: UnitOfWork) -> Person:
+            person = self._registered(uow, id_number, document_type)
+            held = code in person.categories_held(effective_on)
+            moment = at_china_midnight(effective_on)
+            data = dict(category=code, effective_on=effective_on, department=department, reference=reference)
+            if action == "end":
+                if not any(s.category == code and s.ended_on is None for s in person.categories):
+                    raise Conflict(f"the person does not hold {code}", "category", "category_held")
+                uow.emit(person, ev.IdentityEnded, moment, **data)
+                return person
+            if held:
+                return person  # already certified from that date: a repeated request changes nothing
+            uow.emit(person, ev.IdentityCertified, moment, **data)
+            for year, enrollment in sorted(person.enrollments.items()):
+                if (
+                    enrollment.subsidy is not None
+                    or enrollment.first_payment_version is not None
+                    or enrollment.cancellation is not None
+                    or enrollment.fee_waived
+                ):
+                    continue  # decided already, or frozen by a payment (SPEC Decision 4)
+                granted_on = max(enrollment.enrolled_on, effective_on)
+                self._grant(uow, person, year, granted_on, person.categories_held(granted_on))
+            return person
+
+        return self._run(actor, decide)
+
+    def _grant(self, uow: UnitOfWork, person: Person, year: int, granted_on: date, held: list[str]) -> None:
+        e = person.enrollments[year]
+        policy = policy_by_id(e.policy_id)
+        decision = decide_subsidy(policy, e.tier, e.cohort, held)
+        if decision is None:
+            if e.subsidy is not None:  # a tier change left nothing: record the 0.00 decision
+                uow.emit(
+                    person, ev.SubsidyGranted, at_china_midnight(granted_on), year=year, tier=e.tier,
+                    category="", amount_fen=0, funder="", granted_on=granted_on, candidates=[],
+                    rule=f"no category held gives a subsidy on tier {e.tier}",
+                )
+            return
+        uow.emit(
+            person,
+            ev.SubsidyGranted,
+            at_china_midnight(granted_on),
+            year=year,
+            tier=e.tier,
+            category=decision.category,
+            amount_fen=decision.amount_fen,
+            funder=decision.funder,
+            granted_on=granted_on,
+            candidates=decision.candidates,
+            rule=decision.rule,
+        )
+
+    def enroll(
+        self,
+        actor: Actor,
+        *,
+        id_number: str,
+        year: int,
+        tier: int,
+        cohort: str = "resident",
+        enrolled_on: date | None = None,
+        document_type: str = "resident_id",
+    ) -> tuple[Person, str]:
+        """参保 for a coverage year. Returns the person and "created", "unchanged" or "tier_changed"."""
+        if not isinstance(year, int) or not 2000 <= year <= 2100:
+            raise InvalidInput("must be a coverage year such as 2021", "year", "year")
+        if cohort not in COHORTS:
+            raise InvalidInput(f"must be one of {', '.join(COHORTS)}", "cohort", "cohort")
+        if not isinstance(tier, int) or isinstance(tier, bool):
+            raise InvalidInput("must be 1 or 2", "tier", "tier")
+        day = enrolled_on or china_date(self.clock())
+
+        def decide(uow: UnitOfWork) -> tuple[Person, str]:
+            person = self._registered(uow, id_number, document_type)
+            policy = find_policy(person.region, year)
+            policy.contribution_fen(tier, cohort)  # refuses a tier or cohort price the policy lacks
+            if cohort == "newborn" and person.birth_date.year not in (year, year - 1):
+                raise RefusedByRule(
+                    f"born on {person.birth_date}: not a newborn for coverage year {year}", "cohort", "newborn_age"
+                )
+            existing = person.enrollments.get(year)
+            if existing is not None:
+                if existing.cancellation is not None:
+                    raise Conflict(f"the {year} enrollment was cancelled; it cannot be renewed", "year", "cancelled")
+                if existing.tier == tier:
+                    return person, "unchanged"
+                if existing.payments or existing.first_payment_version is not None:
+                    raise Conflict(
+                        f"already enrolled on tier {existing.tier} for {year} and payment has begun;"
+                        " the tier can no longer change",
+                        "tier",
+                        "tier_frozen_after_payment",
+                    )
+                decided_on = existing.subsidy.granted_on if existing.subsidy else existing.enrolled_on
+                uow.emit(person, ev.TierChanged, self.clock(), year=year, tier=tier, previous_tier=existing.tier)
+                self._grant(uow, person, year, decided_on, person.categories_held(decided_on))
+                return person, "tier_changed"
+            waived = self._fee_waiver(uow, person, policy, year, cohort)
+            uow.emit(
+                person,
+                ev.Enrolled,
+                at_china_midnight(day),
+                year=year,
+                tier=tier,
+                cohort=cohort,
+                enrolled_on=day,
+                policy_id=policy.id,
+                fee_waived=waived,
+            )
+            if not waived:
+                self._grant(uow, person, year, day, person.categories_held(day))
+            return person, "created"
+
+        return self._run(actor, decide)
+
+    def _fee_waiver(self, uow: UnitOfWork, person: Person, policy: Any, year: int, cohort: str) -> str | None:
+        """004: a newborn whose parents are both enrolled pays nothing in the year of birth."""
+        if cohort != "newborn" or not policy.newborn.fee_waived_when_both_parents_enrolled:
+            return None
+        reg = person.registration
+        assert reg is not None
+        if person.birth_date.year != year or not (reg.mother_id_number and reg.father_id_number):
+            return None
+        for parent in (reg.mother_id_number, reg.father_id_number):
+            e = uow.person(person_id("resident_id", parent)).enrollments.get(year)
+            if e is None or e.cancellation is not None:
+                return None
+        return f"newborn of two enrolled parents ({policy.notice} 一（三）: 出生当年不用缴费)"
+
+    def pay(
+        self,
+        actor: Actor,
+        *,
+        id_number: str,
+        year: int,
+        amount: object,
+        paid_at: datetime,
+        channel: str,
+        receipt_no: str | None = None,
+        transaction_id: str | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        document_type: str = "resident_id",
+    ) -> PaymentResult:
+        """缴费. With an idempotency key, a retry returns the first result and posts nothing."""
+        amount_fen = parse_yuan(amount)
+        if not isinstance(paid_at, datetime) or paid_at.tzinfo is None:
+            raise InvalidInput("must be a date-time with an offset, like 2021-02-15T10:00:00+08:00", "paid_at", "datetime_offset")
+        if channel not in CHANNELS:
+            raise InvalidInput(f"must be one of {', '.join(CHANNELS)}", "channel", "channel")
+        if channel == "cash" and not (receipt_no and receipt_no.strip()):
+            raise InvalidInput("is required for cash: a cash payment gets a receipt (现金收款凭证)", "receipt_no", "cash_receipt")
+        if transaction_id is not None and not (0 < len(transaction_id.strip()) <= 64):
+            raise InvalidInput("must be 1 to 64 characters", "transaction_id", "transaction_id")
+        pid = self._pid(id_number, document_type)
+        key_claim = claim_id("idempotency", actor.collection_point or "", idempotency_key) if idempotency_key else None
+        txn_claim = claim_id("transaction", transaction_id.strip()) if transaction_id else None
+
+        def decide(uow: UnitOfWork) -> PaymentResult:
+            if key_claim is not None:
+                claimed = uow.claim(key_claim)
+                if claimed is not None:
+                    if claimed.fingerprint != fingerprint:
+                        raise RefusedByRule(
+                            "this Idempotency-Key was already used for a different payment; use a new key",
+                            "Idempotency-Key",
+                            "idempotency_key_reused",
+                        )
+                    return PaymentResult(claimed.payment_id, claimed.person_id, claimed.person_version, True)
+            if txn_claim is not None:
+                claimed = uow.claim(txn_claim)
+                if claimed is not None:
+                    raise AlreadyRecorded(
+                        f"transaction {transaction_id} is already recorded as payment {claimed.payment_id}",
+                        claimed.payment_id,
+                        claimed.person_id,
+                    )
+            person = self._registered(uow, id_number, document_type)
+            enrollment = person.enrollments.get(year)
+            if enrollment is None:
+                raise Conflict(f"the person is not enrolled for {year}: enroll first", "year", "enrolled")
+            if enrollment.cancellation is not None:
+                raise Conflict(f"the {year} enrollment was cancelled", "year", "cancelled")
+            policy = policy_by_id(enrollment.policy_id)
+            check_payment_date(policy, enrollment.cohort, china_date(paid_at))
+            view = enrollment_view(person, year)
+            if view.outstanding_fen == 0:
+                raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount", "over_payment")
+            if amount_fen > view.outstanding_fen:
+                raise RefusedByRule(
+                    f"{amount_fen / 100:.2f} is more than the outstanding {view.outstanding_fen / 100:.2f}",
+                    "amount",
+                    "over_payment",
+                )
+            payment_id = uuid.uuid4().hex
+            uow.emit(
+                person,
+                ev.PaymentRecorded,
+                paid_at,
+                year=year,
+                payment_id=payment_id,
+                amount_fen=amount_fen,
+                paid_at=paid_at,
+                channel=channel,
+                receipt_no=receipt_no,
+                transaction_id=transaction_id.strip() if transaction_id else None,
+                idempotency_key=idempotency_key,
+            )
+            if key_claim is not None:
+                uow.emit_claim(
+                    key_claim, ev.IdempotencyKeyClaimed, key=idempotency_key, fingerprint=fingerprint,
+                    person_id=person.id, payment_id=payment_id, person_version=person.version,
+                )
+            if txn_claim is not None:
+                uow.emit_claim(
+                    txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id.strip(),
+                    person_id=person.id, payment_id=payment_id, person_version=person.version,
+                )
+            return PaymentResult(payment_id, person.id, person.version, False)
+
+        return self._run(actor, decide)
+
+    def void_payment(
+        self, actor: Actor, *, id_number: str, year: int, payment_id: str, reason: str,
+        document_type: str = "resident_id",
+    ) -> Person:
+        """A correction: the payment was posted in error. The original event stays; this references it."""
+        if not reason or not reason.strip():
+            raise InvalidInput("say why the payment is voided", "reason", "required")
+
+        def decide(uow: UnitOfWork) -> Person:
+            person = self._registered(uow, id_number, document_type)
+            enrollment = person.enrollments.get(year)
+            payment = enrollment.payments.get(payment_id) if enrollment else None
+            if payment is None:
+                raise NotFound(f"no payment {payment_id} for {year}", "payment_id", "payment_exists")
+            uow.emit(
+                person, ev.PaymentVoided, self.clock(), year=year, payment_id=payment_id,
+                corrects=payment.originator_version, reason=reason.strip(),
+            )
+            return person
+
+        return self._run(actor, decide)
+
+    def cancel(
+        self, actor: Actor, *, id_number: str, year: int, reason: str, effective_on: date,
+        document_type: str = "resident_id",
+    ) -> Person:
+        """End an enrollment; the refund is decided now by the policy and recorded with it."""
+        if reason not in CANCEL_REASONS:
+            raise InvalidInput(f"must be one of {', '.join(CANCEL_REASONS)}", "reason", "cancel_reason")
+
+        def decide(uow: UnitOfWork) -> Person:
+            person = self._registered(uow, id_number, document_type)
+            enrollment = person.enrollments.get(year)
+            if enrollment is None:
+                raise Conflict(f"the person is not enrolled for {year}", "year", "enrolled")
+            if enrollment.cancellation is not None:
+                raise Conflict(f"the {year} enrollment is already cancelled", "year", "cancelled")
+            view = enrollment_view(person, year)
+            refund, why = refund_on_cancel(
+                policy_by_id(enrollment.policy_id),
+                paid_fen=view.paid_fen,
+                benefit_start=view.benefit_start,
+                effective_on=effective_on,
+            )
+            uow.emit(
+                person, ev.EnrollmentCancelled, at_china_midnight(effective_on), year=year, reason=reason,
+                effective_on=effective_on, refund_fen=refund, refund_rule=why,
+            )
+            return person
+
+        return self._run(actor, decide)
+
+    # -- queries ------------------------------------------------------------------------------
+    def events_of(self, id_number: str, document_type: str = "resident_id") -> tuple[UUID, list[ev.Event]]:
+        pid = self._pid(id_number, document_type)
+        events = list(self.store.events.get(pid))
+        if not events:
+            raise NotFound(f"no person is registered with {document_type} {id_number}", "id_number", "person_exists")
+        return pid, events
+
+    def current_person(self, id_number: str, document_type: str = "resident_id") -> Person:
+        """The person with what the current batch decided but has not saved yet."""
+        uow = self._batch or UnitOfWork(self)
+        return self._registered(uow, id_number, document_type)
+
+    def person(
+        self, id_number: str, *, on: date | None = None, known_at: datetime | None = None,
+        document_type: str = "resident_id",
+    ) -> Person:
+        pid, events = self.events_of(id_number, document_type)
+        person = fold(pid, events, on=on, known_at=known_at)
+        if person.registration is None:
+            raise NotFound(f"no person was registered with {id_number} at {known_at}", "id_number", "person_exists")
+        return person
+
+    def coverage(
+        self, id_number: str, year: int, *, on: date | None = None, known_at: datetime | None = None,
+        document_type: str = "resident_id",
+    ) -> CoverageView:
+        return enrollment_view(self.person(id_number, on=on, known_at=known_at, document_type=document_type), year, on)
+
+    def coverage_at_version(self, pid: UUID, year: int, version: int) -> CoverageView:
+        """The enrollment exactly as the ledger said it right after a given event (idempotent replays)."""
+        person = fold(pid, self.store.events.get(pid, lte=version))
+        return enrollment_view(person, year)
+
+
+def wanted_without_name_region(wanted: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in wanted.items() if k not in ("name", "region")}

@@ -1,0 +1,52 @@
+"""Money as integer fen. Never a float: a float cannot hold 0.10 exactly."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import InvalidInput
+
+_YUAN = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+
+
+def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False) -> int:
+    """Yuan given as a string ("84.00", "84") or a JSON number (84, 84.5) -> fen.
+
+    A JSON number arrives as int or float; a float is accepted only through its shortest
+    repr ("84.5"), so 84.505 is refused rather than rounded.
+    """
+    if isinstance(value, bool):
+        raise InvalidInput("must be an amount in yuan, not true/false", field, "money")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, Decimal):
+        text = format(value, "f")
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise InvalidInput("must be an amount in yuan, like \"280.00\"", field, "money")
+    if text.startswith("-"):
+        raise InvalidInput(f"must be positive, got {text}", field, "money_positive")
+    if not _YUAN.match(text):
+        try:
+            Decimal(text)
+        except InvalidOperation:
+            raise InvalidInput(f"is not an amount in yuan: {text!r}", field, "money") from None
+        raise InvalidInput(
+            f"must have at most two decimals (fen), got {text}", field, "money_two_decimals"
+        )
+    whole, _, frac = text.partition(".")
+    fen = int(whole) * 100 + int((frac + "00")[:2])
+    if fen == 0 and not allow_zero:
+        raise InvalidInput("must be more than 0.00", field, "money_positive")
+    return fen
+
+
+def yuan(fen: int) -> str:
+    """280_00 -> "280.00": how the API and reports show money."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"

@@ -1,0 +1,197 @@
+"""The person's ledger folded from its events: registration, identity categories, enrollments.
+
+`fold(events, on=D, known_at=T)` is the person as the ledger knew them at T, with the world as it
+stood on D: events recorded after T are not yet known; world events effective after D have not yet
+happened. Corrections apply whenever they are known: they restate the record, not the world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Iterable
+from uuid import UUID, uuid5
+
+from domain import events as ev
+from domain.dates import china_date
+
+_NAMESPACE = UUID("6b1d8e0c-5c1f-4c58-9a8e-2f3c0e7c1a11")
+
+
+def person_id(document_type: str, number: str) -> UUID:
+    """A person's stream id from the natural key: the same document is always the same stream."""
+    return uuid5(_NAMESPACE, f"person:{document_type}:{number}")
+
+
+def claim_id(kind: str, *parts: str) -> UUID:
+    return uuid5(_NAMESPACE, ":".join((kind, *parts)))
+
+
+@dataclass
+class CategorySpan:
+    category: str
+    certified_on: date
+    ended_on: date | None
+    department: str | None
+    version: int
+
+    def held_on(self, day: date) -> bool:
+        return self.certified_on <= day and (self.ended_on is None or day < self.ended_on)
+
+
+@dataclass
+class Enrollment:
+    year: int
+    tier: int
+    cohort: str
+    enrolled_on: date
+    policy_id: str
+    fee_waived: str | None
+    version: int
+    subsidy: ev.SubsidyGranted | None = None
+    payments: dict[str, ev.PaymentRecorded] = field(default_factory=dict)
+    voided: list[ev.PaymentVoided] = field(default_factory=list)
+    cancellation: ev.EnrollmentCancelled | None = None
+    first_payment_version: int | None = None
+
+    @property
+    def paid_fen(self) -> int:
+        return sum(p.amount_fen for p in self.payments.values())
+
+
+@dataclass
+class Person:
+    id: UUID
+    version: int = 0
+    registration: ev.PersonRegistered | None = None
+    name: str = ""
+    region: str = ""
+    hukou_registered_on: date | None = None
+    categories: list[CategorySpan] = field(default_factory=list)
+    identity_events: list[ev.IdentityCertified | ev.IdentityEnded] = field(default_factory=list)
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+
+    @property
+    def id_number(self) -> str:
+        assert self.registration is not None
+        return self.registration.id_number
+
+    @property
+    def birth_date(self) -> date:
+        assert self.registration is not None
+        return self.registration.birth_date
+
+    def categories_held(self, day: date) -> list[str]:
+        held: list[str] = []
+        for span in self.categories:
+            if span.held_on(day) and span.category not in held:
+                held.append(span.category)
+        return held
+
+    # -- applying events ---------------------------------------------------------------------
+    def apply(self, e: ev.Event) -> None:
+        self.version = e.originator_version
+        handler = _HANDLERS.get(type(e))
+        if handler is not None:
+            handler(self, e)
+
+
+def _registered(p: Person, e: ev.PersonRegistered) -> None:
+    p.registration = e
+    p.name, p.region, p.hukou_registered_on = e.name, e.region, e.hukou_registered_on
+
+
+def _corrected(p: Person, e: ev.RegistrationCorrected) -> None:
+    p.name = e.name or p.name
+    p.region = e.region or p.region
+    p.hukou_registered_on = e.hukou_registered_on or p.hukou_registered_on
+
+
+def _certified(p: Person, e: ev.IdentityCertified) -> None:
+    p.identity_events.append(e)
+    p.categories.append(
+        CategorySpan(e.category, e.effective_on, None, e.department, e.originator_version)
+    )
+
+
+def _ended(p: Person, e: ev.IdentityEnded) -> None:
+    p.identity_events.append(e)
+    for span in reversed(p.categories):
+        if span.category == e.category and span.ended_on is None:
+            span.ended_on = e.effective_on
+            break
+
+
+def _enrolled(p: Person, e: ev.Enrolled) -> None:
+    p.enrollments[e.year] = Enrollment(
+        e.year, e.tier, e.cohort, e.enrolled_on, e.policy_id, e.fee_waived, e.originator_version
+    )
+
+
+def _tier_changed(p: Person, e: ev.TierChanged) -> None:
+    if e.year in p.enrollments:
+        p.enrollments[e.year].tier = e.tier
+
+
+def _subsidy(p: Person, e: ev.SubsidyGranted) -> None:
+    if e.year in p.enrollments:
+        # A tier change can leave no subsidy: recorded as a decision of 0.00.
+        p.enrollments[e.year].subsidy = e if e.amount_fen > 0 else None
+
+
+def _paid(p: Person, e: ev.PaymentRecorded) -> None:
+    enrollment = p.enrollments.get(e.year)
+    if enrollment is not None:
+        enrollment.payments[e.payment_id] = e
+        if enrollment.first_payment_version is None:
+            enrollment.first_payment_version = e.originator_version
+
+
+def _voided(p: Person, e: ev.PaymentVoided) -> None:
+    enrollment = p.enrollments.get(e.year)
+    if enrollment is not None and enrollment.payments.pop(e.payment_id, None) is not None:
+        enrollment.voided.append(e)
+
+
+def _cancelled(p: Person, e: ev.EnrollmentCancelled) -> None:
+    if e.year in p.enrollments:
+        p.enrollments[e.year].cancellation = e
+
+
+_HANDLERS = {
+    ev.PersonRegistered: _registered,
+    ev.RegistrationCorrected: _corrected,
+    ev.IdentityCertified: _certified,
+    ev.IdentityEnded: _ended,
+    ev.Enrolled: _enrolled,
+    ev.TierChanged: _tier_changed,
+    ev.SubsidyGranted: _subsidy,
+    ev.PaymentRecorded: _paid,
+    ev.PaymentVoided: _voided,
+    ev.EnrollmentCancelled: _cancelled,
+}
+
+
+def effective_day(e: ev.Event) -> date:
+    """The business day of an event, in China time."""
+    if isinstance(e, ev.PaymentRecorded):
+        return china_date(e.paid_at)
+    return china_date(e.effective_at)
+
+
+def fold(
+    pid: UUID,
+    events: Iterable[ev.Event],
+    *,
+    on: date | None = None,
+    known_at: datetime | None = None,
+) -> Person:
+    person = Person(pid)
+    for e in events:
+        if known_at is not None and e.recorded_at > known_at:
+            continue
+        if on is not None and e.world_event and effective_day(e) > on:
+            person.version = e.originator_version
+            continue
+        person.apply(e)
+    return person
