@@ -1,0 +1,196 @@
+"""The `ledger` command line: demo, policies, per-person reads (and, with the API, serve and tokens)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+
+import msgspec
+
+from domain.errors import LedgerError
+
+
+def _ledger():
+    from domain.ledger import Ledger
+
+    return Ledger()
+
+
+# -- policy -----------------------------------------------------------------------------------
+
+
+def cmd_policy_list(args: argparse.Namespace) -> int:
+    from domain.policy import all_policies
+
+    print(f"{'id':<16} {'year':<5} {'seed':<5} {'tiers':<16} region")
+    for p in all_policies():
+        tiers = " / ".join(t.resident for t in p.tier)
+        print(f"{p.id:<16} {p.year:<5} {p.seed:<5} {tiers:<16} {p.region_name} — {p.notice}")
+    return 0
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from domain.policy import POLICY_DIR, policy_by_id
+
+    policy = policy_by_id(args.id)
+    print((POLICY_DIR / f"{policy.id}.toml").read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from domain.policy import check_policies
+
+    paths = [Path(p) for p in args.files] or None
+    report = check_policies(paths)
+    bad = 0
+    for name, problems in report.items():
+        if problems:
+            bad += 1
+            print(f"{name}: {len(problems)} problem(s)")
+            for problem in problems:
+                print(f"  - {problem}")
+        else:
+            print(f"{name}: ok")
+    print(f"{len(report)} policy file(s), {bad} with problems")
+    return 1 if bad else 0
+
+
+# -- per-person reads -------------------------------------------------------------------------
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise LedgerError("must carry an offset, like 2021-03-01T00:00:00+08:00", "--known-at", "datetime_offset")
+    return moment
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    ledger = _ledger()
+    on = date.fromisoformat(args.on) if args.on else None
+    view = ledger.coverage(args.id_number, args.year, on=on, known_at=_moment(args.known_at))
+    body = view.to_api()
+    if on is not None:
+        body["covered_on"] = view.covered_on(on)
+    print(json.dumps(body, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    ledger = _ledger()
+    _, events = ledger.events_of(args.id_number)
+    for e in events:
+        data = msgspec.to_builtins(e)
+        for k in ("originator_id", "originator_version", "recorded_at", "effective_at", "actor", "role", "collection_point"):
+            data.pop(k, None)
+        print(
+            f"{e.originator_version:>3} {type(e).__name__:<22} recorded {e.recorded_at:%Y-%m-%d %H:%M:%S} "
+            f"by {e.actor} ({e.role}) at {e.collection_point or '-'}: {json.dumps(data, ensure_ascii=False)}"
+        )
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from api.demo import YEAR, plan, record, townships
+    from domain.coverage import enrollment_view
+    from projections.people import all_people
+
+    ledger = _ledger()
+    planned = list(plan(args.scale, args.seed))
+    print(f"Qianjiang 2021 demo: {len(planned):,} persons (scale 1/{args.scale}), seed {args.seed}")
+    started = time.perf_counter()
+    with ledger.batch(args.batch), tqdm(planned, unit="person", disable=args.quiet) as bar:
+        for p in bar:
+            record(ledger, p)
+    elapsed = time.perf_counter() - started
+    print(f"recorded in {elapsed:.1f} s")
+
+    enrolled: Counter[str] = Counter()
+    paid: Counter[str] = Counter()
+    for person in all_people(ledger.store):
+        township = person.region[:9]
+        view = enrollment_view(person, YEAR)
+        if view.status not in ("not_enrolled", "cancelled"):
+            enrolled[township] += 1
+        if view.status == "paid":
+            paid[township] += 1
+    print()
+    print(f"{'code':<10} {'township':<8} {'population':>10} {'target':>7} {'target/' + str(args.scale):>10} {'enrolled':>8} {'paid':>6} {'paid/target':>11}")
+    totals = Counter()
+    for t in townships():
+        scaled = round(t.target / args.scale)
+        rate = paid[t.code] / scaled if scaled else 0
+        print(
+            f"{t.code:<10} {t.name}{' ' * (9 - 2 * len(t.name))}{t.population:>10,} {t.target:>7,} {scaled:>10,} "
+            f"{enrolled[t.code]:>8,} {paid[t.code]:>6,} {rate:>10.1%}"
+        )
+        totals.update(population=t.population, target=t.target, scaled=scaled, enrolled=enrolled[t.code], paid=paid[t.code])
+    print(
+        f"{'total':<18} {totals['population']:>10,} {totals['target']:>7,} {totals['scaled']:>10,} "
+        f"{totals['enrolled']:>8,} {totals['paid']:>6,} {totals['paid'] / totals['scaled']:>10.1%}"
+    )
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledger", description="Resident medical insurance enrollment ledger")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="record a synthetic Qianjiang 2021 season and print the townships' counts")
+    demo.add_argument("--scale", type=int, default=20, help="one person per SCALE of household population (default 20)")
+    demo.add_argument("--seed", type=int, default=2021)
+    demo.add_argument("--batch", type=int, default=500, help="commands per transaction (default 500)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(func=cmd_demo)
+
+    policy = sub.add_parser("policy", help="the policies: list, show ID, check").add_subparsers(dest="action", required=True)
+    policy.add_parser("list", help="every policy file").set_defaults(func=cmd_policy_list)
+    show = policy.add_parser("show", help="one policy file, with its sources")
+    show.add_argument("id")
+    show.set_defaults(func=cmd_policy_show)
+    check = policy.add_parser("check", help="validate every policy file (or the files given)")
+    check.add_argument("files", nargs="*")
+    check.set_defaults(func=cmd_policy_check)
+
+    coverage = sub.add_parser("coverage", help="one person's enrollment for a year, on a date, as known at a time")
+    coverage.add_argument("id_number")
+    coverage.add_argument("--year", type=int, required=True)
+    coverage.add_argument("--on", help="date YYYY-MM-DD")
+    coverage.add_argument("--known-at", help="date-time with offset")
+    coverage.set_defaults(func=cmd_coverage)
+
+    history = sub.add_parser("history", help="every event about a person, oldest first")
+    history.add_argument("id_number")
+    history.set_defaults(func=cmd_history)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LedgerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""`ledger demo`: a synthetic Qianjiang 2021 collection season, written through the command path.
+
+Persons per township follow the notice's household population (scale 1/20 by default); assisted
+categories, tiers, cohorts, payment dates and partial payments are drawn with a fixed seed, so a
+second run on the same database replays every write (idempotency keys) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from domain.coverage import enrollment_view
+from domain.dates import CHINA
+from domain.idnumber import check_character
+from domain.ledger import Actor, Ledger
+from domain.regions import DATA_DIR
+
+YEAR = 2021
+TOWNSHIP_TABLE = DATA_DIR / "targets_qianjiang_2021.csv"
+
+# Shares of the registered population holding each category (a plausible rural district;
+# the notices give targets, not shares). A few hold two, so highest-applies is exercised.
+CATEGORY_SHARES = {
+    "dibao": 0.045,
+    "tekun": 0.006,
+    "orphan": 0.001,
+    "disabled_1_2": 0.015,
+    "youfu": 0.004,
+    "special_hardship": 0.002,
+    "illness_poverty": 0.003,
+    "poverty_registered": 0.06,
+}
+CHANNELS = [("wechat", 0.34), ("alipay", 0.18), ("pos", 0.2), ("bank", 0.1), ("tax_hall", 0.08), ("app", 0.06), ("cash", 0.04)]
+
+
+@dataclass
+class Township:
+    code: str
+    name: str
+    population: int
+    target: int
+
+
+@dataclass
+class PlannedPerson:
+    """Everything the demo will record about one person, drawn before anything is written."""
+
+    id_number: str
+    name: str
+    region: str
+    birth: date
+    hukou: date | None
+    categories: list[tuple[str, date]] = field(default_factory=list)
+    enroll_on: date | None = None
+    tier: int = 1
+    cohort: str = "resident"
+    payments: list[tuple[str, datetime, str]] = field(default_factory=list)  # share, paid_at, channel
+    late_category: tuple[str, date] | None = None
+
+
+def townships() -> list[Township]:
+    with open(TOWNSHIP_TABLE, encoding="utf-8-sig", newline="") as f:
+        return [
+            Township(r["region_code"], r["region_name"], int(r["household_population_2019"]), int(r["target_2021"]))
+            for r in csv.DictReader(f)
+        ]
+
+
+def _id_number(rng: random.Random, born: date, used: set[str]) -> str:
+    while True:
+        base = f"500114{born:%Y%m%d}{rng.randrange(1000):03d}"
+        number = base + check_character(base)
+        if number not in used:
+            used.add(number)
+            return number
+
+
+def _day(rng: random.Random, first: date, last: date) -> date:
+    return first + timedelta(days=rng.randrange((last - first).days + 1))
+
+
+def _moment(rng: random.Random, day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, rng.randrange(8, 20), rng.randrange(60), tzinfo=CHINA)
+
+
+def plan(scale: int, seed: int) -> Iterator[PlannedPerson]:
+    rng = random.Random(seed)
+    used: set[str] = set()
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+    given = "明华建国秀英丽军平芳红伟强玉兰桂珍志勇"
+    channels, weights = zip(*CHANNELS)
+    for t in townships():
+        count = round(t.population / scale)
+        enroll_share = min(0.99, t.target / t.population * rng.uniform(0.97, 1.08))
+        for i in range(count):
+            roll = rng.random()
+            if roll < 0.012:  # born in the coverage season: a newborn
+                born = _day(rng, date(2020, 10, 1), date(2021, 9, 30))
+                cohort = "newborn"
+            elif roll < 0.03:
+                born = _day(rng, date(1998, 1, 1), date(2002, 12, 31))
+                cohort = "student"
+            else:
+                born = _day(rng, date(1935, 1, 1), date(2020, 9, 30))
+                cohort = "resident"
+            p = PlannedPerson(
+                id_number=_id_number(rng, born, used),
+                name=rng.choice(surnames) + rng.choice(given) + rng.choice(given),
+                region=f"{t.code}{i % 12 + 1:03d}",
+                birth=born,
+                hukou=born + timedelta(days=rng.randrange(5, 120)) if cohort == "newborn" else None,
+                cohort=cohort,
+            )
+            for category, share in CATEGORY_SHARES.items():
+                if rng.random() < share:
+                    p.categories.append((category, _day(rng, date(2018, 1, 1), date(2020, 8, 31))))
+            if rng.random() < enroll_share:
+                _plan_payments(rng, p, channels, weights)
+            yield p
+
+
+def _plan_payments(rng: random.Random, p: PlannedPerson, channels: Any, weights: Any) -> None:
+    p.tier = 2 if rng.random() < 0.08 else 1
+    roll = rng.random()
+    if p.cohort == "newborn":
+        first = max(p.birth, date(2020, 9, 1))
+        paid = first + timedelta(days=rng.randrange(0, 120))
+    elif roll < 0.86:
+        paid = _day(rng, date(2020, 9, 1), date(2020, 12, 20))
+    elif roll < 0.96:
+        paid = _day(rng, date(2020, 12, 21), date(2021, 2, 28))
+    else:
+        paid = _day(rng, date(2021, 3, 1), date(2021, 10, 31))
+    p.enroll_on = paid - timedelta(days=rng.randrange(0, 10))
+    if p.cohort == "newborn":
+        p.enroll_on = max(p.enroll_on, p.birth)
+    channel = rng.choices(channels, weights)[0]
+    if rng.random() < 0.05:  # a partial payment first, the rest later (possibly across a cut-off)
+        first_day = p.enroll_on
+        p.payments.append(("part", _moment(rng, first_day), channel))
+        p.payments.append(("rest", _moment(rng, max(paid, first_day)), rng.choices(channels, weights)[0]))
+    elif rng.random() < 0.03:
+        p.payments.append(("part", _moment(rng, paid), channel))  # never finished paying
+    else:
+        p.payments.append(("rest", _moment(rng, paid), channel))
+    if rng.random() < 0.01:  # an identity change after the subsidy decision
+        p.late_category = (rng.choice(["dibao", "tekun", "disabled_1_2"]), paid + timedelta(days=rng.randrange(1, 60)))
+
+
+def record(ledger: Ledger, p: PlannedPerson) -> None:
+    """Write one planned person through the ledger's commands (the API's command path)."""
+    clerk = Actor("demo-clerk", "collector", f"QJ-{p.region[6:9]}")
+    bureau = Actor("demo-bureau", "bureau", "QJ-bureau")
+    ledger.register(clerk, id_number=p.id_number, name=p.name, region=p.region, hukou_registered_on=p.hukou)
+    for category, since in p.categories:
+        ledger.change_identity(
+            bureau, id_number=p.id_number, category=category, action="certify", effective_on=since, department="区民政局"
+        )
+    if p.enroll_on is None:
+        return
+    ledger.enroll(clerk, id_number=p.id_number, year=YEAR, tier=p.tier, cohort=p.cohort, enrolled_on=p.enroll_on)
+    # Amounts follow from what is payable (stable), so a second run replays the same requests.
+    payable = enrollment_view(ledger.current_person(p.id_number), YEAR).payable_fen
+    paid = 0
+    for n, (part, paid_at, channel) in enumerate(p.payments):
+        amount = payable // 2 if part == "part" and payable > 1 else payable - paid
+        if amount <= 0:
+            break
+        ledger.pay(
+            clerk,
+            id_number=p.id_number,
+            year=YEAR,
+            amount=f"{amount // 100}.{amount % 100:02d}",
+            paid_at=paid_at,
+            channel=channel,
+            receipt_no=f"R-{p.id_number[-8:]}-{n}" if channel == "cash" else None,
+            idempotency_key=f"demo-{p.id_number}-{n}",
+            fingerprint=f"{amount}-{paid_at.isoformat()}",
+        )
+        paid += amount
+    if p.late_category:
+        category, since = p.late_category
+        ledger.change_identity(bureau, id_number=p.id_number, category=category, action="certify", effective_on=since)
