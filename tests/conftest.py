@@ -1,0 +1,122 @@
+"""Fixtures: a ledger on each storage backend, a controllable clock, valid identity numbers.
+
+PostgreSQL tests run against 127.0.0.1:5432 (user postgres, database test), each in a schema of
+its own. Where no server answers they are skipped, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from itertools import count
+
+import pytest
+
+from domain.idnumber import check_character
+from domain.ledger import Actor, Ledger
+
+PG = dict(host="127.0.0.1", port=5432, user="postgres", dbname="test")
+_seq = count(1)
+
+
+def make_id(born: date, area: str = "500110", seq: int | None = None) -> str:
+    """A valid GB 11643 number for a birth date; each call gives a new one."""
+    n = next(_seq) if seq is None else seq
+    base = f"{area}{born:%Y%m%d}{n % 1000:03d}"
+    return base + check_character(base)
+
+
+class Clock:
+    """System time that moves only when told: recorded_at values a test can name."""
+
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        self.moment = start
+
+    def __call__(self) -> datetime:
+        self.moment += timedelta(microseconds=1)
+        return self.moment
+
+    def advance(self, **delta: float) -> datetime:
+        self.moment += timedelta(**delta)
+        return self.moment
+
+
+def postgres_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(connect_timeout=2, **PG):
+            return None
+    except Exception as e:  # noqa: BLE001 - any failure means "not reachable here"
+        return f"PostgreSQL not reachable at {PG['host']}:{PG['port']} ({type(e).__name__}: {e})"
+
+
+def _postgres_env() -> tuple[dict[str, str], str]:
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(autocommit=True, **PG) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": PG["dbname"],
+        "POSTGRES_HOST": PG["host"],
+        "POSTGRES_PORT": str(PG["port"]),
+        "POSTGRES_USER": PG["user"],
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "4",
+    }
+    return env, schema
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(autocommit=True, **PG) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_env(request, tmp_path):
+    """eventsourcing settings for a fresh, empty store on each backend."""
+    if request.param == "sqlite":
+        yield {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "ledger.db")}
+        return
+    env, schema = _postgres_env()
+    yield env
+    _drop_schema(schema)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def ledger(store_env, clock):
+    ledger = Ledger(env=store_env, clock=clock)
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path, clock):
+    """For rule tests that go through commands but are not about storage."""
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "l.db")}, clock=clock)
+    yield ledger
+    ledger.close()
+
+
+CLERK = Actor("clerk-01", "collector", "QJ-001")
+BUREAU = Actor("officer-07", "bureau", "QJ-bureau")
+
+
+def event_count(ledger: Ledger) -> int:
+    return ledger.store.recorder.max_notification_id() or 0

@@ -1,0 +1,125 @@
+"""The event store on SQLite and PostgreSQL: round trips, claims, concurrency, history."""
+
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+
+from conftest import BUREAU, CLERK, event_count, make_id
+from domain import events as ev
+from domain.dates import CHINA
+from domain.ledger import AlreadyRecorded, Ledger
+
+VILLAGE = "500110001001"
+
+
+def enrolled_person(ledger, tier=1):
+    idn = make_id(date(1980, 6, 6))
+    ledger.register(CLERK, id_number=idn, name="赵六", region=VILLAGE)
+    ledger.enroll(CLERK, id_number=idn, year=2021, tier=tier, enrolled_on=date(2020, 11, 1))
+    return idn
+
+
+def test_events_round_trip_as_msgspec_structs(ledger):
+    idn = enrolled_person(ledger)
+    pid, events = ledger.events_of(idn)
+    assert [type(e) for e in events] == [ev.PersonRegistered, ev.Enrolled]
+    registered = events[0]
+    assert (registered.id_number, registered.actor, registered.role, registered.collection_point) == (
+        idn, "clerk-01", "collector", "QJ-001",
+    )
+    assert registered.recorded_at.tzinfo is not None and events[1].effective_at.date() == date(2020, 11, 1)
+
+
+def test_a_person_is_registered_once_and_repeats_are_confirmed(ledger):
+    idn = make_id(date(1980, 6, 6))
+    _, created = ledger.register(CLERK, id_number=idn, name="赵六", region=VILLAGE)
+    _, again = ledger.register(CLERK, id_number=idn.lower(), name="赵六", region=VILLAGE)
+    assert (created, again) == (True, False)
+    assert len(ledger.events_of(idn)[1]) == 1
+
+
+def test_idempotency_key_posts_once_and_replays(ledger):
+    idn = enrolled_person(ledger)
+    kwargs = dict(id_number=idn, year=2021, amount="50", paid_at=datetime(2020, 11, 2, 9, tzinfo=CHINA),
+                  channel="pos", idempotency_key="K-1", fingerprint="body-1")
+    first = ledger.pay(CLERK, **kwargs)
+    second = ledger.pay(CLERK, **kwargs)
+    assert (first.replayed, second.replayed, second.payment_id) == (False, True, first.payment_id)
+    assert ledger.coverage(idn, 2021).paid_fen == 5000
+
+
+def test_transaction_id_is_unique_across_the_ledger(ledger):
+    idn = enrolled_person(ledger)
+    paid = datetime(2020, 11, 2, 9, tzinfo=CHINA)
+    first = ledger.pay(CLERK, id_number=idn, year=2021, amount="50", paid_at=paid, channel="tax_hall", transaction_id="T-9")
+    before = event_count(ledger)
+    try:
+        ledger.pay(BUREAU, id_number=idn, year=2021, amount="50", paid_at=paid, channel="tax_hall", transaction_id="T-9")
+    except AlreadyRecorded as e:
+        assert e.payment_id == first.payment_id
+    else:
+        raise AssertionError("a second payment with the same transaction id was accepted")
+    assert event_count(ledger) == before
+
+
+def test_concurrent_payments_in_threads_are_all_recorded_once(ledger):
+    idn = enrolled_person(ledger)
+
+    def pay(n):
+        return ledger.pay(CLERK, id_number=idn, year=2021, amount="10", channel="app",
+                          paid_at=datetime(2020, 11, 2, 9, n, tzinfo=CHINA), idempotency_key=f"T-{n}", fingerprint=str(n))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(pay, range(20)))
+    assert len({r.payment_id for r in results}) == 20
+    view = ledger.coverage(idn, 2021)
+    assert view.paid_fen == 20 * 1000 and len(ledger.person(idn).enrollments[2021].payments) == 20
+
+
+def _pay_in_process(env, idn, key, start, results):
+    ledger = Ledger(env=env)
+    start.wait()
+    r = ledger.pay(CLERK, id_number=idn, year=2021, amount="100", channel="bank",
+                   paid_at=datetime(2020, 11, 3, 9, tzinfo=CHINA), idempotency_key=key, fingerprint=key)
+    results.put(r.payment_id)
+    ledger.close()
+
+
+def test_two_processes_paying_the_same_person_at_once(ledger, store_env):
+    idn = enrolled_person(ledger)
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_pay_in_process, args=(store_env, idn, key, start, results)) for key in ("A", "B")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    ids = {results.get(timeout=5), results.get(timeout=5)}
+    payments = ledger.person(idn).enrollments[2021].payments
+    assert set(payments) == ids and ledger.coverage(idn, 2021).paid_fen == 20000
+
+
+def test_over_payment_race_lets_only_what_is_outstanding_through(ledger):
+    idn = enrolled_person(ledger)  # 280.00 due
+
+    def pay(n):
+        try:
+            return ledger.pay(CLERK, id_number=idn, year=2021, amount="100", channel="app",
+                              paid_at=datetime(2020, 11, 2, 9, tzinfo=CHINA), idempotency_key=f"O-{n}", fingerprint=str(n))
+        except Exception as e:  # noqa: BLE001
+            return e
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(pay, range(6)))
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 2  # 2 x 100 fit, the third would exceed
+    assert ledger.coverage(idn, 2021).paid_fen == 20000
+
+
+def test_batch_writes_many_commands_in_one_transaction(ledger):
+    ids = [make_id(date(1990, 1, 1)) for _ in range(25)]
+    with ledger.batch(size=10):
+        for idn in ids:
+            ledger.register(CLERK, id_number=idn, name="批量", region=VILLAGE)
+            ledger.enroll(CLERK, id_number=idn, year=2021, tier=1, enrolled_on=date(2020, 11, 1))
+    assert all(ledger.coverage(idn, 2021).status == "enrolled" for idn in ids)
