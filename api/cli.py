@@ -103,7 +103,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from api.demo import YEAR, plan, record, townships
+    from api.demo import YEAR, plan, record_all, townships
     from domain.coverage import enrollment_view
     from projections.people import all_people
 
@@ -111,9 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     planned = list(plan(args.scale, args.seed))
     print(f"Qianjiang 2021 demo: {len(planned):,} persons (scale 1/{args.scale}), seed {args.seed}")
     started = time.perf_counter()
-    with ledger.batch(args.batch), tqdm(planned, unit="person", disable=args.quiet) as bar:
-        for p in bar:
-            record(ledger, p)
+    with tqdm(total=len(planned), unit="person", disable=args.quiet) as bar:
+        record_all(ledger, planned, args.batch, bar)
     elapsed = time.perf_counter() - started
     print(f"recorded in {elapsed:.1f} s")
 
@@ -154,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="record a synthetic Qianjiang 2021 season and print the townships' counts")
     demo.add_argument("--scale", type=int, default=20, help="one person per SCALE of household population (default 20)")
     demo.add_argument("--seed", type=int, default=2021)
-    demo.add_argument("--batch", type=int, default=500, help="commands per transaction (default 500)")
+    demo.add_argument("--batch", type=int, default=300, help="persons per transaction (default 300, about 1000 commands)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 import msgspec
 
@@ -39,6 +40,11 @@ def check_character(first17: str) -> str:
 def parse_resident_id(value: object, field: str = "id_number") -> ResidentId:
     if not isinstance(value, str):
         raise InvalidInput("must be an 18-character resident identity number", field, "id_number")
+    return _parse_resident_id(value, field)
+
+
+@lru_cache(maxsize=65536)  # a command parses the same number several times
+def _parse_resident_id(value: str, field: str) -> ResidentId:
     number = value.strip().upper()  # a lower-case x is accepted and stored upper case
     if len(number) != 18:
         raise InvalidInput(

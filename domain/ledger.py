@@ -80,10 +80,21 @@ class UnitOfWork:
     def person(self, pid: UUID) -> Person:
         person = self.people.get(pid)
         if person is None:
-            stored = list(self.ledger.store.events.get(pid))
-            person = fold(pid, [*stored, *(e for e in self.pending if e.originator_id == pid)])
+            # Anyone with pending events is in self.people (emit keeps them there), so the
+            # stored stream is the whole of a person not yet loaded.
+            person = fold(pid, self.ledger.store.events.get(pid))
             self.people[pid] = person
         return person
+
+    def prefetch(self, pids: list[UUID], cids: list[UUID]) -> None:
+        """Load many people and claims in one query before a run of batched commands."""
+        claim_ids = set(cids)
+        wanted = [i for i in {*pids, *claim_ids} if i not in self.people and i not in self.claims]
+        for i, events in self.ledger.store.select_streams(wanted).items():
+            if i in claim_ids:
+                self.claims[i] = events[0] if events else None
+            else:
+                self.people[i] = fold(i, events)
 
     def claim(self, cid: UUID) -> Any:
         if cid in self.claims:
@@ -129,9 +140,11 @@ class UnitOfWork:
         """Forget what a refused command emitted inside a batch; its people are folded again."""
         dropped = self.pending[mark:]
         del self.pending[mark:]
-        for e in dropped:
-            self.people.pop(e.originator_id, None)
-            self.claims.pop(e.originator_id, None)
+        for pid in {e.originator_id for e in dropped}:
+            self.claims.pop(pid, None)
+            if pid in self.people:
+                kept = [e for e in self.pending if e.originator_id == pid]
+                self.people[pid] = fold(pid, [*self.ledger.store.events.get(pid), *kept])
 
     def commit(self) -> None:
         if self.pending:
@@ -194,6 +207,15 @@ class Ledger:
             self.flush()
         finally:
             self._batch = None
+
+    def prefetch(self, people: list[tuple[str, str]], idempotency: list[tuple[str, str]] = ()) -> None:
+        """Inside a batch: read these (document type, number) people and (point, key) claims at once."""
+        if self._batch is None:
+            return
+        self._batch.prefetch(
+            [person_id(t, normalise_document(t, n)) for t, n in people],
+            [claim_id("idempotency", point, key) for point, key in idempotency],
+        )
 
     def flush(self) -> None:
         if self._batch is not None:

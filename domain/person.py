@@ -8,6 +8,7 @@ happened. Corrections apply whenever they are known: they restate the record, no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Iterable
 from uuid import UUID, uuid5
@@ -18,6 +19,7 @@ from domain.dates import china_date
 _NAMESPACE = UUID("6b1d8e0c-5c1f-4c58-9a8e-2f3c0e7c1a11")
 
 
+@lru_cache(maxsize=65536)
 def person_id(document_type: str, number: str) -> UUID:
     """A person's stream id from the natural key: the same document is always the same stream."""
     return uuid5(_NAMESPACE, f"person:{document_type}:{number}")

@@ -10,10 +10,13 @@ import os
 from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 import msgspec
+from psycopg.sql import SQL, Identifier
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.errors import InvalidInput
@@ -65,6 +68,35 @@ class EventStore(Application):
     """The write model's storage. The ledger's commands live in domain/ledger.py."""
 
     name = "ledger"
+
+    def select_streams(self, ids: list[UUID]) -> dict[UUID, list[Any]]:
+        """Many streams in one query, for bulk loads (the library reads one stream per transaction)."""
+        found: dict[UUID, list[Any]] = {i: [] for i in ids}
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement = SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {schema}.{table}"
+                " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(statement, (ids,))
+                rows = [(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
+        else:
+            rows = []
+            for start in range(0, len(ids), 500):
+                chunk = [i.hex for i in ids[start : start + 500]]
+                statement = (
+                    f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
+                    f" WHERE originator_id IN ({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version"
+                )
+                with recorder.datastore.transaction(commit=False) as cursor:
+                    cursor.execute(statement, chunk)
+                    rows.extend((UUID(r[0]), r[1], r[2], r[3]) for r in cursor.fetchall())
+        for originator_id, version, topic, state in rows:
+            found[originator_id].append(
+                self.mapper.to_domain_event(StoredEvent(originator_id, version, topic, state))
+            )
+        return found
 
     def construct_mapper(self) -> Mapper:
         return MsgspecMapper(

@@ -77,27 +77,34 @@ def test_concurrent_payments_in_threads_are_all_recorded_once(ledger):
 
 
 def _pay_in_process(env, idn, key, start, results):
-    ledger = Ledger(env=env)
-    start.wait()
-    r = ledger.pay(CLERK, id_number=idn, year=2021, amount="100", channel="bank",
-                   paid_at=datetime(2020, 11, 3, 9, tzinfo=CHINA), idempotency_key=key, fingerprint=key)
-    results.put(r.payment_id)
-    ledger.close()
+    try:
+        ledger = Ledger(env=env)
+        start.wait(timeout=30)
+        r = ledger.pay(CLERK, id_number=idn, year=2021, amount="100", channel="bank",
+                       paid_at=datetime(2020, 11, 3, 9, tzinfo=CHINA), idempotency_key=key, fingerprint=key)
+        results.put(("ok", r.payment_id))
+        ledger.close()
+    except BaseException as e:  # noqa: BLE001 - reported to the test instead of hanging it
+        results.put(("error", f"{type(e).__name__}: {e}"))
 
 
 def test_two_processes_paying_the_same_person_at_once(ledger, store_env):
     idn = enrolled_person(ledger)
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_pay_in_process, args=(store_env, idn, key, start, results)) for key in ("A", "B")]
+    procs = [
+        ctx.Process(target=_pay_in_process, args=(store_env, idn, key, start, results), daemon=True)
+        for key in ("A", "B")
+    ]
     for p in procs:
         p.start()
+    outcomes = [results.get(timeout=90) for _ in procs]
     for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0]
-    ids = {results.get(timeout=5), results.get(timeout=5)}
+        p.join(30)
+    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    ids = {payment_id for _, payment_id in outcomes}
     payments = ledger.person(idn).enrollments[2021].payments
-    assert set(payments) == ids and ledger.coverage(idn, 2021).paid_fen == 20000
+    assert len(ids) == 2 and set(payments) == ids and ledger.coverage(idn, 2021).paid_fen == 20000
 
 
 def test_over_payment_race_lets_only_what_is_outstanding_through(ledger):
