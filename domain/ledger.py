@@ -32,7 +32,7 @@ from domain.person import Person, claim_id, fold, person_id
 from domain.policy import find_policy, policy_by_id
 from domain.regions import validate_village_code
 from domain.rules import check_payment_date, decide_subsidy, refund_on_cancel
-from domain.store import EventStore, storage_env
+from domain.store import open_store, storage_env
 
 COHORTS = ("resident", "student", "newborn")
 CHANNELS = ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app")
@@ -158,7 +158,7 @@ class Ledger:
     """Commands and per-person queries over one event store."""
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = now):
-        self.store = EventStore(env=storage_env() if env is None else env)
+        self.store = open_store(storage_env() if env is None else env)
         self.clock = clock
         self._batch: UnitOfWork | None = None
         self._batch_size = 0

@@ -106,6 +106,33 @@ class EventStore(Application):
         )
 
 
+# Any fixed number: the key of the advisory lock that serialises table creation.
+_SCHEMA_LOCK = 4_711_2021
+
+
+def open_store(env: dict[str, str]) -> EventStore:
+    """The store, its tables created if missing.
+
+    On PostgreSQL, two processes starting at once would run the library's CREATE TABLE IF NOT
+    EXISTS concurrently, which PostgreSQL refuses ("tuple concurrently updated"); an advisory
+    lock makes them take turns.
+    """
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        return EventStore(env=env)
+    import psycopg
+
+    with psycopg.connect(
+        host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+        password=env.get("POSTGRES_PASSWORD") or None, dbname=env["POSTGRES_DBNAME"], autocommit=True,
+        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")),
+    ) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            return EventStore(env=env)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
 def storage_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The eventsourcing settings for LEDGER_DATABASE_URL or LEDGER_DB."""
     environ = dict(os.environ if environ is None else environ)
