@@ -144,6 +144,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- serve and tokens -------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(_ledger())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from api.auth import Tokens
+
+    name, token = Tokens(_ledger()).create(args.role, args.region or [], args.point, args.name)
+    scope = ", ".join(args.region) if args.region else "all regions"
+    print(f"token {name}: role {args.role}, {scope}, collection point {args.point or '-'}")
+    print("Keep it now: only its hash is stored, it cannot be shown again.")
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from api.auth import Tokens
+
+    rows = Tokens(_ledger()).list()
+    print(f"{'name':<24} {'role':<10} {'regions':<24} {'point':<14} {'created':<26} revoked")
+    for r in rows:
+        print(f"{r['name']:<24} {r['role']:<10} {','.join(r['regions']) or '*':<24} {r['point'] or '-':<14} "
+              f"{r['created_at'][:19]:<26} {(r['revoked_at'] or '-')[:19]}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from api.auth import Tokens
+
+    Tokens(_ledger()).revoke(args.name)
+    print(f"token {args.name} revoked")
+    return 0
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 
@@ -173,6 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.add_argument("--on", help="date YYYY-MM-DD")
     coverage.add_argument("--known-at", help="date-time with offset")
     coverage.set_defaults(func=cmd_coverage)
+
+    serve = sub.add_parser("serve", help="the HTTP API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-access-log", action="store_true")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="API tokens: create, list, revoke").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="a new token, printed as the last line")
+    create.add_argument("--role", required=True, choices=["collector", "bureau", "auditor", "admin"])
+    create.add_argument("--region", action="append", help="limit to a region code prefix (repeatable)")
+    create.add_argument("--point", help="the collection point (征收点) the token speaks for")
+    create.add_argument("--name", help="a unique name (default: role and a random suffix)")
+    create.set_defaults(func=cmd_token_create)
+    token.add_parser("list", help="every token, revoked ones too").set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_token_revoke)
 
     history = sub.add_parser("history", help="every event about a person, oldest first")
     history.add_argument("id_number")

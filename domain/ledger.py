@@ -532,7 +532,9 @@ class Ledger:
         if transaction_id is not None and not (0 < len(transaction_id.strip()) <= 64):
             raise InvalidInput("must be 1 to 64 characters", "transaction_id", "transaction_id")
         pid = self._pid(id_number, document_type)
-        key_claim = claim_id("idempotency", actor.collection_point or "", idempotency_key) if idempotency_key else None
+        # Keys are scoped to the collection point (to the token where it speaks for none).
+        scope = actor.collection_point or f"token:{actor.name}"
+        key_claim = claim_id("idempotency", scope, idempotency_key) if idempotency_key else None
         txn_claim = claim_id("transaction", transaction_id.strip()) if transaction_id else None
 
         def decide(uow: UnitOfWork) -> PaymentResult:
@@ -600,24 +602,30 @@ class Ledger:
         return self._run(actor, decide)
 
     def void_payment(
-        self, actor: Actor, *, id_number: str, year: int, payment_id: str, reason: str,
+        self, actor: Actor, *, id_number: str, payment_id: str, reason: str, year: int | None = None,
         document_type: str = "resident_id",
-    ) -> Person:
-        """A correction: the payment was posted in error. The original event stays; this references it."""
+    ) -> int:
+        """A correction: the payment was posted in error. The original event stays; this references it.
+
+        Returns the coverage year the payment belonged to."""
         if not reason or not reason.strip():
             raise InvalidInput("say why the payment is voided", "reason", "required")
 
-        def decide(uow: UnitOfWork) -> Person:
+        def decide(uow: UnitOfWork) -> int:
             person = self._registered(uow, id_number, document_type)
-            enrollment = person.enrollments.get(year)
-            payment = enrollment.payments.get(payment_id) if enrollment else None
-            if payment is None:
-                raise NotFound(f"no payment {payment_id} for {year}", "payment_id", "payment_exists")
+            found = [
+                (y, e.payments[payment_id])
+                for y, e in person.enrollments.items()
+                if payment_id in e.payments and (year is None or y == year)
+            ]
+            if not found:
+                raise NotFound(f"no payment {payment_id} is recorded for this person", "payment_id", "payment_exists")
+            paid_year, payment = found[0]
             uow.emit(
-                person, ev.PaymentVoided, self.clock(), year=year, payment_id=payment_id,
+                person, ev.PaymentVoided, self.clock(), year=paid_year, payment_id=payment_id,
                 corrects=payment.originator_version, reason=reason.strip(),
             )
-            return person
+            return paid_year
 
         return self._run(actor, decide)
 

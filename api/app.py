@@ -1,0 +1,218 @@
+"""HTTP API v1 (../shared/API.md) over the ledger's commands and per-person queries.
+
+Endpoints are plain `def`: eventsourcing has no async API, so FastAPI runs them in its thread pool.
+"""
+
+
+import hashlib
+import json
+import re
+from datetime import date
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import Depends, FastAPI, Header, Path, Query, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime
+
+from api import logs, problems
+from api.auth import Caller, Tokens
+from api.limits import BodyLimit
+from api.schemas import (
+    CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, HistoryOut, IdentityChange, Pay, PaymentOut,
+    PersonOut, RegisterPerson, VoidPayment,
+)
+from domain.categories import chinese_name
+from domain.dates import china_date
+from domain.errors import InvalidInput, LedgerError
+from domain.ledger import Ledger
+from domain.money import yuan
+from domain.person import Person
+
+_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+_BASE_FIELDS = {"originator_id", "originator_version", "recorded_at", "effective_at", "actor", "role", "collection_point"}
+
+WRITERS = ("collector", "bureau", "admin")
+BUREAU = ("bureau", "admin")
+READERS = ("collector", "bureau", "auditor", "admin")
+
+
+class Unauthenticated(LedgerError):
+    kind = "unauthenticated"
+
+
+class Forbidden(LedgerError):
+    kind = "forbidden"
+
+
+problems.STATUS.update(unauthenticated=401, forbidden=403)
+
+
+def create_app(ledger: Ledger | None = None) -> FastAPI:
+    ledger = ledger or Ledger()
+    tokens = Tokens(ledger)
+    logs.install()
+    app = FastAPI(
+        title="Enrollment ledger API",
+        version="1",
+        description="Resident medical insurance (城乡居民基本医疗保险) enrollment ledger. Errors are RFC 9457 "
+        "problem details (application/problem+json). Money is yuan as a string with two decimals.",
+        responses={401: problems.PROBLEM_RESPONSES[401], 400: problems.PROBLEM_RESPONSES[400]},
+    )
+    app.state.ledger = ledger
+    problems.install(app)
+    app.add_middleware(BodyLimit)
+    bearer = HTTPBearer(auto_error=False, description="a token from `ledger token create`")
+
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        if credentials is None:
+            raise Unauthenticated("send Authorization: Bearer <token>", "Authorization", "token_required")
+        found = tokens.verify(credentials.credentials)
+        if found is None:
+            raise Unauthenticated("the token is unknown or revoked", "Authorization", "token_valid")
+        return found
+
+    Who = Annotated[Caller, Depends(caller)]
+
+    def allow(who: Caller, roles: tuple[str, ...], what: str) -> None:
+        if who.role not in roles:
+            raise Forbidden(f"a {who.role} token may not {what}", None, "role")
+
+    def in_scope(who: Caller, region: str) -> None:
+        if not who.may_touch(region):
+            raise Forbidden(
+                f"region {region} is outside this token's regions ({', '.join(who.regions)})", "region", "region_scope"
+            )
+
+    def person_in_scope(who: Caller, id_number: str, document_type: str) -> None:
+        if who.regions:
+            in_scope(who, ledger.person(id_number, document_type=document_type).region)
+
+    def enrollment_body(view) -> dict[str, Any]:
+        return view.to_api()
+
+    responses = problems.PROBLEM_RESPONSES
+
+    @app.post("/v1/persons", status_code=201, response_model=PersonOut, tags=["writes"],
+              responses={200: {"model": PersonOut, "description": "the identical registration again"},
+                         **{s: responses[s] for s in (403, 409, 413, 422)}})
+    def register(body: RegisterPerson, who: Who, response: Response) -> dict[str, Any]:
+        """Register (or confirm) a person."""
+        allow(who, WRITERS, "register persons")
+        in_scope(who, body.region)
+        person, created = ledger.register(who.actor, **body.model_dump())
+        response.status_code = 201 if created else 200
+        return person_out(person)
+
+    @app.post("/v1/persons/{id_number}/identities", status_code=201, response_model=CategoriesOut, tags=["writes"],
+              responses={s: responses[s] for s in (403, 404, 409, 413)})
+    def identities(id_number: str, body: IdentityChange, who: Who,
+                   document_type: str = "resident_id") -> dict[str, Any]:
+        """Certify or end an identity category (bureau)."""
+        allow(who, BUREAU, "change identity categories")
+        person_in_scope(who, id_number, document_type)
+        person = ledger.change_identity(who.actor, id_number=id_number, document_type=document_type, **body.model_dump())
+        today = china_date(ledger.clock())
+        held = [s for s in person.categories if s.ended_on is None or s.ended_on > today]
+        return {"id_number": person.id_number, "categories": [
+            {"category": s.category, "name": chinese_name(s.category), "since": s.certified_on, "department": s.department}
+            for s in held
+        ]}
+
+    @app.post("/v1/enrollments", status_code=201, response_model=EnrollmentOut, tags=["writes"],
+              responses={200: {"model": EnrollmentOut, "description": "already enrolled so, unchanged"},
+                         **{s: responses[s] for s in (403, 404, 409, 413, 422)}})
+    def enroll(body: Enroll, who: Who, response: Response) -> dict[str, Any]:
+        """Enroll a person for a coverage year (or change the tier before anything is paid)."""
+        allow(who, WRITERS, "enroll persons")
+        person_in_scope(who, body.id_number, "resident_id")
+        _, outcome = ledger.enroll(who.actor, **body.model_dump())
+        response.status_code = 200 if outcome == "unchanged" else 201
+        return enrollment_body(ledger.coverage(body.id_number, body.year))
+
+    @app.post("/v1/payments", status_code=201, response_model=PaymentOut, tags=["writes"],
+              responses={201: {"description": "recorded; on a replay the first answer, with Idempotent-Replayed: true"},
+                         **{s: responses[s] for s in (403, 404, 409, 413, 422)}})
+    def pay(body: Pay, who: Who, idempotency_key: Annotated[str | None, Header(
+            description="1-255 printable characters, scoped to the caller's collection point")] = None) -> JSONResponse:
+        """Record a contribution payment. Retried with the same Idempotency-Key, it posts once."""
+        allow(who, WRITERS, "record payments")
+        if idempotency_key is None or not _KEY.match(idempotency_key):
+            raise InvalidInput("is required: 1 to 255 printable characters", "Idempotency-Key", "idempotency_key")
+        person_in_scope(who, body.id_number, "resident_id")
+        data = body.model_dump()
+        fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        result = ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data)
+        view = ledger.coverage_at_version(result.person_id, body.year, result.person_version)
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+        return JSONResponse({"payment_id": result.payment_id, "enrollment": enrollment_body(view)}, 201, headers=headers)
+
+    @app.post("/v1/enrollments/{id_number}/{year}/cancel", status_code=201, response_model=EnrollmentOut,
+              tags=["writes"], responses={s: responses[s] for s in (403, 404, 409, 413, 422)})
+    def cancel(id_number: str, year: int, body: Cancel, who: Who) -> dict[str, Any]:
+        """End an enrollment (bureau); the refund is decided by the policy."""
+        allow(who, BUREAU, "cancel enrollments")
+        person_in_scope(who, id_number, "resident_id")
+        ledger.cancel(who.actor, id_number=id_number, year=year, **body.model_dump())
+        return enrollment_body(ledger.coverage(id_number, year))
+
+    @app.post("/v1/persons/{id_number}/payments/{payment_id}/void", status_code=201, response_model=EnrollmentOut,
+              tags=["writes"], responses={s: responses[s] for s in (403, 404, 413)})
+    def void(id_number: str, payment_id: str, body: VoidPayment, who: Who) -> dict[str, Any]:
+        """Correct a payment posted in error (bureau). The original event stays; the correction references it."""
+        allow(who, BUREAU, "correct payments")
+        person_in_scope(who, id_number, "resident_id")
+        year = ledger.void_payment(who.actor, id_number=id_number, payment_id=payment_id, reason=body.reason)
+        return enrollment_body(ledger.coverage(id_number, year))
+
+    @app.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
+             tags=["reads"], responses={s: responses[s] for s in (403, 404)})
+    def coverage(id_number: str, who: Who, year: Annotated[int, Query(ge=2000, le=2100)],
+                 on: date | None = None, known_at: AwareDatetime | None = None,
+                 document_type: str = "resident_id") -> dict[str, Any]:
+        """The enrollment as the ledger knew it at `known_at` (default now), on date `on`."""
+        allow(who, READERS, "read coverage")
+        person = ledger.person(id_number, on=on, known_at=known_at, document_type=document_type)
+        in_scope(who, person.region)
+        from domain.coverage import enrollment_view
+
+        view = enrollment_view(person, year, on)
+        body = enrollment_body(view)
+        body["covered_on"] = view.covered_on(on) if on else None
+        return body
+
+    @app.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
+             responses={s: responses[s] for s in (403, 404)})
+    def history(id_number: str, who: Who, known_at: AwareDatetime | None = None,
+                document_type: str = "resident_id") -> dict[str, Any]:
+        """Every event about the person, oldest first, with who recorded it, when and where."""
+        allow(who, READERS, "read history")
+        person = ledger.person(id_number, document_type=document_type)
+        in_scope(who, person.region)
+        _, events = ledger.events_of(id_number, document_type)
+        return {"events": [history_row(e) for e in events if known_at is None or e.recorded_at <= known_at]}
+
+    return app
+
+
+def person_out(person: Person) -> dict[str, Any]:
+    r = person.registration
+    assert r is not None
+    return {"id_number": r.id_number, "document_type": r.document_type, "name": person.name, "sex": r.sex,
+            "birth_date": r.birth_date, "region": person.region}
+
+
+def history_row(e: Any) -> dict[str, Any]:
+    data = {}
+    for key, value in msgspec.to_builtins(e).items():
+        if key in _BASE_FIELDS:
+            continue
+        if key.endswith("_fen") and isinstance(value, int):
+            data[key[:-4]] = yuan(value)
+        else:
+            data[key] = value
+    effective = e.paid_at if hasattr(e, "paid_at") else e.effective_at
+    return {"position": e.originator_version, "type": type(e).__name__, "recorded_at": e.recorded_at.isoformat(),
+            "effective": effective.isoformat(), "actor": e.actor, "role": e.role,
+            "collection_point": e.collection_point, "data": data}

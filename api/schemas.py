@@ -1,0 +1,136 @@
+"""Request and response shapes of API v1 (../shared/API.md), as they appear in /openapi.json.
+
+Shapes only: the rules (identity numbers, money, dates against policies) are checked by the
+domain, which names the field and the rule when it refuses.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+Money = StrictStr | StrictInt | StrictFloat
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterPerson(Strict):
+    id_number: StrictStr = Field(description="GB 11643 resident identity number, or the document's number")
+    name: StrictStr
+    region: StrictStr = Field(description="12-digit village code")
+    document_type: Literal["resident_id", "hk_macao_pass", "taiwan_pass", "foreign_permanent_residence"] = "resident_id"
+    hukou_registered_on: date | None = Field(None, description="household registration (落户) date")
+    mother_id_number: StrictStr | None = None
+    father_id_number: StrictStr | None = None
+    birth_date: date | None = Field(None, description="required for documents other than resident_id")
+    sex: Literal["male", "female"] | None = Field(None, description="required for documents other than resident_id")
+
+
+class PersonOut(BaseModel):
+    id_number: str
+    document_type: str
+    name: str
+    sex: str
+    birth_date: date
+    region: str
+
+
+class IdentityChange(Strict):
+    category: StrictStr = Field(description="category code or Chinese name (SPEC.md)")
+    action: Literal["certify", "end"]
+    effective_on: date
+    department: StrictStr | None = None
+    reference: StrictStr | None = None
+
+
+class CategoryHeld(BaseModel):
+    category: str
+    name: str
+    since: date
+    department: str | None
+
+
+class CategoriesOut(BaseModel):
+    id_number: str
+    categories: list[CategoryHeld]
+
+
+class Enroll(Strict):
+    id_number: StrictStr
+    year: StrictInt
+    tier: StrictInt = Field(description="1 or 2; 1 where the policy has one level")
+    cohort: Literal["resident", "student", "newborn"] = "resident"
+    enrolled_on: date | None = Field(None, description="default: today")
+
+
+class Pay(Strict):
+    id_number: StrictStr
+    year: StrictInt
+    amount: Money = Field(description='yuan, a string or a number with at most two decimals: "280.00"')
+    paid_at: AwareDatetime = Field(description="RFC 3339 with an offset")
+    channel: Literal["wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app"]
+    receipt_no: StrictStr | None = Field(None, description="required for cash")
+    transaction_id: StrictStr | None = Field(None, description="the channel's own transaction number (缴费流水号)")
+
+
+class Cancel(Strict):
+    reason: Literal["death", "duplicate", "employee_insurance", "moved"]
+    effective_on: date
+
+
+class VoidPayment(Strict):
+    reason: StrictStr = Field(description="why the payment is corrected (posted in error)")
+
+
+class SubsidyOut(BaseModel):
+    amount: str
+    category: str
+    funder: str
+    granted_on: str
+
+
+class EnrollmentOut(BaseModel):
+    id_number: str
+    year: int
+    tier: int | None
+    cohort: str | None
+    policy: str | None
+    status: Literal["not_enrolled", "enrolled", "partially_paid", "paid", "cancelled"]
+    contribution: str
+    subsidy: SubsidyOut | None
+    individual_payable: str
+    paid: str
+    outstanding: str
+    fully_paid_on: str | None
+    benefit_start: str | None
+    benefit_end: str | None
+    refund: str
+    explanation: list[str]
+
+
+class CoverageOut(EnrollmentOut):
+    covered_on: bool | None = Field(None, description="present when `on` is given")
+
+
+class PaymentOut(BaseModel):
+    payment_id: str
+    enrollment: EnrollmentOut
+
+
+class HistoryEvent(BaseModel):
+    position: int = Field(description="the event's position in the person's stream")
+    type: str
+    recorded_at: str
+    effective: str
+    actor: str
+    role: str
+    collection_point: str | None
+    data: dict
+
+
+class HistoryOut(BaseModel):
+    events: list[HistoryEvent]
