@@ -7,10 +7,6 @@ import json
 MAX_BODY = 1024 * 1024
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def _problem(detail: str) -> bytes:
     return json.dumps({"type": "https://ledger.example/problems/413", "title": "Request body too large",
                        "status": 413, "detail": detail, "errors": []}).encode()
@@ -27,29 +23,27 @@ class BodyLimit:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             return await self._reject(send)
-        seen = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal seen
+        # Read at most the limit (buffered), then hand the app the body as one message.
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
+                return await self._reject(send)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send)
+        await self.app(scope, replay, send)
 
     async def _reject(self, send):
         body = _problem("the request body is larger than 1 MiB")
