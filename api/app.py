@@ -144,7 +144,8 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         data = body.model_dump()
         fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
         result = ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data)
-        view = ledger.coverage_at_version(result.person_id, body.year, result.person_version)
+        # A replay answers as the ledger did right after the first request's events.
+        view = result.view or ledger.coverage_at_version(result.person_id, body.year, result.person_version)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return JSONResponse({"payment_id": result.payment_id, "enrollment": enrollment_body(view)}, 201, headers=headers)
 

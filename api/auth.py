@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -57,8 +58,14 @@ def _hash(token: str) -> str:
 
 
 class Tokens:
+    """Verified tokens are remembered for CACHE_SECONDS: a revocation made by another process
+    takes effect within that time (one made through this object, at once)."""
+
+    CACHE_SECONDS = 5.0
+
     def __init__(self, ledger: Ledger):
         self.store = ledger.store
+        self._cache: dict[str, tuple[Caller, float]] = {}
 
     def _append(self, e: Event) -> None:
         self.store.events.put([e])
@@ -104,6 +111,7 @@ class Tokens:
         moment = now()
         common = dict(recorded_at=moment, effective_at=moment, actor=by, role="admin", collection_point=None, name=name)
         hashed = self._stream(claim_id("token", issued.token_hash))
+        self._cache.clear()
         self.store.events.put(
             [
                 TokenRevoked(originator_id=claim_id("token-name", name), originator_version=len(named) + 1, **common),
@@ -112,11 +120,18 @@ class Tokens:
         )
 
     def verify(self, token: str) -> Caller | None:
-        events = self._stream(claim_id("token", _hash(token)))
+        digest = _hash(token)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        events = self._stream(claim_id("token", digest))
         if not events or any(isinstance(e, TokenRevoked) for e in events):
+            self._cache.pop(digest, None)
             return None
         t = events[0]
-        return Caller(t.name, t.token_role, tuple(t.regions), t.point)
+        caller = Caller(t.name, t.token_role, tuple(t.regions), t.point)
+        self._cache[digest] = (caller, time.monotonic() + self.CACHE_SECONDS)
+        return caller
 
     def list(self) -> list[dict]:
         from eventsourcing.utils import get_topic

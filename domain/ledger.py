@@ -66,6 +66,7 @@ class PaymentResult:
     person_id: UUID
     person_version: int
     replayed: bool
+    view: CoverageView | None = None  # the enrollment right after the payment (not on a replay)
 
 
 class UnitOfWork:
@@ -538,6 +539,8 @@ class Ledger:
         txn_claim = claim_id("transaction", transaction_id.strip()) if transaction_id else None
 
         def decide(uow: UnitOfWork) -> PaymentResult:
+            # The person and the claims in one read (the hot path of every collection point).
+            uow.prefetch([pid], [c for c in (key_claim, txn_claim) if c is not None])
             if key_claim is not None:
                 claimed = uow.claim(key_claim)
                 if claimed is not None:
@@ -597,7 +600,7 @@ class Ledger:
                     txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id.strip(),
                     person_id=person.id, payment_id=payment_id, person_version=person.version,
                 )
-            return PaymentResult(payment_id, person.id, person.version, False)
+            return PaymentResult(payment_id, person.id, person.version, False, enrollment_view(person, year))
 
         return self._run(actor, decide)
 
