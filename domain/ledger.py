@@ -25,6 +25,7 @@ from domain import events as ev
 from domain.categories import resolve_category
 from domain.coverage import CoverageView, enrollment_view
 from domain.dates import at_china_midnight, china_date, now
+from domain.groupcommit import GroupCommit
 from domain.errors import Conflict, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.idnumber import DOCUMENT_TYPES, normalise_document, parse_resident_id
 from domain.money import parse_yuan
@@ -149,7 +150,7 @@ class UnitOfWork:
 
     def commit(self) -> None:
         if self.pending:
-            self.ledger.store.events.put(self.pending)
+            self.ledger.committer.commit(self.pending)
         self.pending = []
 
     actor: Actor
@@ -160,6 +161,7 @@ class Ledger:
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = now):
         self.store = open_store(storage_env() if env is None else env)
+        self.committer = GroupCommit(self.store.events.put)
         self.clock = clock
         self._batch: UnitOfWork | None = None
         self._batch_size = 0

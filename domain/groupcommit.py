@@ -1,0 +1,85 @@
+"""Group commit: concurrent commands share one transaction, so one fsync serves many payments.
+
+Each caller hands in its events and waits. The first caller to arrive while no one is writing
+becomes the leader: it writes everything queued so far in one transaction, then passes the lead
+to the next waiter, if any. Nobody returns before their own events are committed. If the shared
+transaction fails (two commands raced on one person, a claimed key), the group is written again
+one unit at a time, so only the unit that conflicts gets the error, and its caller decides again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+
+class _Unit:
+    __slots__ = ("events", "done", "lead", "error")
+
+    def __init__(self, events: Sequence[Any]):
+        self.events = events
+        self.done = threading.Event()
+        self.lead = False
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(self, write: Callable[[Sequence[Any]], object]):
+        self._write = write
+        self._lock = threading.Lock()
+        self._queue: list[_Unit] = []
+        self._leading = False
+
+    def commit(self, events: Sequence[Any]) -> None:
+        unit = _Unit(events)
+        with self._lock:
+            self._queue.append(unit)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            unit.done.wait()
+            if not unit.lead:
+                return self._outcome(unit)
+        self._lead()
+        return self._outcome(unit)
+
+    @staticmethod
+    def _outcome(unit: _Unit) -> None:
+        if unit.error is not None:
+            raise unit.error
+
+    def _lead(self) -> None:
+        with self._lock:
+            group, self._queue = self._queue, []
+        try:
+            self._write_group(group)
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._leading = False
+
+    def _write_group(self, group: list[_Unit]) -> None:
+        try:
+            self._write([e for unit in group for e in unit.events])
+        except (IntegrityError, OperationalError) as shared_error:
+            if len(group) == 1:
+                group[0].error = shared_error
+            else:
+                for unit in group:
+                    try:
+                        self._write(unit.events)
+                    except (IntegrityError, OperationalError) as e:
+                        unit.error = e
+        except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
+            for unit in group:
+                unit.error = e
+        for unit in group:
+            if not unit.lead:
+                unit.done.set()
