@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import Depends, FastAPI, Header, Path, Query, Response
@@ -20,7 +20,7 @@ from api import logs, problems
 from api.auth import Caller, Tokens
 from api.limits import BodyLimit
 from api.schemas import (
-    CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, HistoryOut, IdentityChange, Pay, PaymentOut,
+    CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, EnrollmentReport, HistoryOut, IdentityChange, Pay, PaymentOut,
     PersonOut, RegisterPerson, VoidPayment,
 )
 from domain.categories import chinese_name
@@ -29,6 +29,9 @@ from domain.errors import InvalidInput, LedgerError
 from domain.ledger import Ledger
 from domain.money import yuan
 from domain.person import Person
+from projections.enrollment import COLUMNS, enrollment_report
+from projections.export import to_csv, to_xlsx
+from projections.people import all_people
 
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 _BASE_FIELDS = {"originator_id", "originator_version", "recorded_at", "effective_at", "actor", "role", "collection_point"}
@@ -194,7 +197,34 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         _, events = ledger.events_of(id_number, document_type)
         return {"events": [history_row(e) for e in events if known_at is None or e.recorded_at <= known_at]}
 
+    @app.get("/v1/reports/enrollment", response_model=EnrollmentReport, tags=["reports"],
+             responses={200: {"content": {"text/csv": {}, XLSX: {}}, "description": "json, csv or xlsx"},
+                        **{s: responses[s] for s in (403,)}})
+    def report_enrollment(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
+                          year: Annotated[int, Query(ge=2000, le=2100)], as_of: date | None = None,
+                          known_at: AwareDatetime | None = None,
+                          format: Literal["json", "csv", "xlsx"] = "json") -> Any:
+        """Enrollment against the targets of each child region, as of a date, as known at a time."""
+        allow(who, READERS, "read reports")
+        in_scope(who, region)
+        on = as_of or china_date(ledger.clock())
+        report = enrollment_report(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
+        return export(report, format, COLUMNS, f"enrollment-{region}-{year}-{on}")
+
     return app
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def export(report: dict[str, Any], fmt: str, columns: list[str], name: str) -> Any:
+    if fmt == "json":
+        return report
+    if fmt == "csv":
+        body, media = to_csv(report, columns), "text/csv; charset=utf-8"
+    else:
+        body, media = to_xlsx(report, columns, name), XLSX
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
 
 
 def person_out(person: Person) -> dict[str, Any]:

@@ -144,6 +144,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- reports ----------------------------------------------------------------------------------
+
+
+def cmd_report_enrollment(args: argparse.Namespace) -> int:
+    from domain.dates import china_date, now
+    from projections.enrollment import COLUMNS, enrollment_report
+    from projections.export import to_csv, to_xlsx
+    from projections.people import all_people
+
+    ledger = _ledger()
+    on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
+    report = enrollment_report(all_people(ledger.store, on=on, known_at=_moment(args.known_at)), args.region, args.year, on)
+    if args.format == "table":
+        print(f"enrollment {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
+        print(f"{'region':<13} {'name':<10} {'population':>10} {'target':>7} {'enrolled':>8} {'paid':>7} {'covered':>7} "
+              f"{'assisted':>8} {'ass.enr.':>8} {'of pop.':>7} {'of target':>9}")
+        for row in [*report["rows"], report["total"]]:
+            pct = lambda r: f"{float(r):.1%}" if r else "-"  # noqa: E731 - display only
+            print(f"{row['region']:<13} {row['name']}{' ' * max(1, 11 - 2 * len(row['name']))}"
+                  f"{row['population'] or '-':>10} {row['target'] or '-':>7} {row['enrolled']:>8} {row['paid']:>7} "
+                  f"{row['covered']:>7} {row['assisted']:>8} {row['assisted_enrolled']:>8} "
+                  f"{pct(row['rate_of_population']):>7} {pct(row['rate_of_target']):>9}")
+        for warning in report["warnings"]:
+            print(f"warning: {warning}")
+        return 0
+    if args.format == "json":
+        body = json.dumps(report, ensure_ascii=False, indent=2).encode()
+    elif args.format == "csv":
+        body = to_csv(report, COLUMNS)
+    else:
+        body = to_xlsx(report, COLUMNS, f"enrollment-{args.region}-{args.year}")
+    if args.output:
+        Path(args.output).write_bytes(body)
+        print(f"written {args.output}")
+    elif args.format == "xlsx":
+        raise LedgerError("an XLSX report needs --output FILE", "--output", "required")
+    else:
+        sys.stdout.buffer.write(body)
+    return 0
+
+
 # -- serve and tokens -------------------------------------------------------------------------
 
 
@@ -216,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.add_argument("--on", help="date YYYY-MM-DD")
     coverage.add_argument("--known-at", help="date-time with offset")
     coverage.set_defaults(func=cmd_coverage)
+
+    report = sub.add_parser("report", help="reports as of a date, as known at a time").add_subparsers(dest="report", required=True)
+    enrollment = report.add_parser("enrollment", help="enrollment against targets, per child region")
+    enrollment.add_argument("--region", required=True)
+    enrollment.add_argument("--year", type=int, required=True)
+    enrollment.add_argument("--as-of", help="date YYYY-MM-DD (default today)")
+    enrollment.add_argument("--known-at", help="date-time with offset (default now)")
+    enrollment.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
+    enrollment.add_argument("--output", help="write to this file")
+    enrollment.set_defaults(func=cmd_report_enrollment)
 
     serve = sub.add_parser("serve", help="the HTTP API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -134,3 +134,26 @@ class HistoryEvent(BaseModel):
 
 class HistoryOut(BaseModel):
     events: list[HistoryEvent]
+
+
+class EnrollmentRow(BaseModel):
+    region: str
+    name: str
+    population: int | None
+    target: int | None
+    enrolled: int
+    paid: int
+    covered: int
+    assisted: int
+    assisted_enrolled: int
+    rate_of_population: str | None = Field(description='enrolled / population, four decimals ("0.9512")')
+    rate_of_target: str | None = Field(description="enrolled / target, four decimals")
+
+
+class EnrollmentReport(BaseModel):
+    region: str
+    year: int
+    as_of: str
+    rows: list[EnrollmentRow]
+    total: EnrollmentRow
+    warnings: list[str]

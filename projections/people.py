@@ -24,13 +24,13 @@ def scan_events(store: EventStore, page: int = PAGE) -> Iterator[ev.Event]:
         start = notifications[-1].id + 1
 
 
-def all_people(store: EventStore) -> Iterator[Person]:
+def all_people(store: EventStore, *, on=None, known_at=None) -> Iterator[Person]:
     streams: dict[UUID, list[ev.Event]] = {}
     for e in scan_events(store):
         if not isinstance(e, (ev.IdempotencyKeyClaimed, ev.TransactionIdClaimed)):
             streams.setdefault(e.originator_id, []).append(e)
     for pid, events in streams.items():
         events.sort(key=lambda e: e.originator_version)
-        person = fold(pid, events)
+        person = fold(pid, events, on=on, known_at=known_at)
         if person.registration is not None:
             yield person

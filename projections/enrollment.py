@@ -1,0 +1,69 @@
+"""The enrollment report: per child region, population and target against enrolled, paid, covered,
+assisted persons and assisted enrolled, as of a date and as known at a time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from domain.coverage import enrollment_view
+from domain.person import Person
+from domain.regions import name_of
+from projections.reference import child_regions, target_tables
+
+COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "covered", "assisted",
+           "assisted_enrolled", "rate_of_population", "rate_of_target"]
+COUNTS = ["enrolled", "paid", "covered", "assisted", "assisted_enrolled"]
+
+
+def rate(part: int, whole: int | None) -> str | None:
+    """A share as a decimal string with four places ("0.9512"); none where the whole is unknown."""
+    if not whole:
+        return None
+    return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+
+def person_counts(person: Person, year: int, on: date) -> dict[str, int]:
+    view = enrollment_view(person, year, on)
+    enrolled = view.status not in ("not_enrolled", "cancelled")
+    assisted = bool(person.categories_held(on))
+    return {
+        "enrolled": int(enrolled),
+        "paid": int(view.status == "paid"),
+        "covered": int(view.covered_on(on)),
+        "assisted": int(assisted),
+        "assisted_enrolled": int(assisted and enrolled),
+    }
+
+
+def enrollment_report(people: Iterable[Person], region: str, year: int, on: date) -> dict[str, Any]:
+    children = child_regions(region, year)
+    width = len(children[0][0]) if children else len(region) + 3
+    counts: dict[str, Counter[str]] = {}
+    for person in people:
+        if person.region.startswith(region):
+            counts.setdefault(person.region[:width], Counter()).update(person_counts(person, year, on))
+    table = target_tables().get((region, year))
+    figures = {r.code: (r.population, r.target) for r in table.rows} if table else {}
+    warnings = list(table.warnings) if table else [f"no target table for region {region} and year {year}"]
+    rows = []
+    listed = {code for code, _ in children}
+    extra = sorted(set(counts) - listed)
+    if extra:
+        warnings.append(f"persons registered in regions the table does not list: {', '.join(extra)}")
+    for code, name in [*children, *((c, name_of(c)) for c in extra)]:
+        population, target = figures.get(code, (None, None))
+        c = counts.get(code, Counter())
+        rows.append({"region": code, "name": name, "population": population, "target": target,
+                     **{k: c[k] for k in COUNTS},
+                     "rate_of_population": rate(c["enrolled"], population), "rate_of_target": rate(c["enrolled"], target)})
+    total_population = sum(r["population"] or 0 for r in rows) if figures else None
+    total_target = sum(r["target"] or 0 for r in rows) if figures else None
+    total = {"region": region, "name": name_of(region), "population": total_population, "target": total_target,
+             **{k: sum(r[k] for r in rows) for k in COUNTS}}
+    total["rate_of_population"] = rate(total["enrolled"], total_population)
+    total["rate_of_target"] = rate(total["enrolled"], total_target)
+    return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total, "warnings": warnings}
