@@ -72,6 +72,8 @@ class EventStore(Application):
     def select_streams(self, ids: list[UUID]) -> dict[UUID, list[Any]]:
         """Many streams in one query, for bulk loads (the library reads one stream per transaction)."""
         found: dict[UUID, list[Any]] = {i: [] for i in ids}
+        if not ids:
+            return found  # nothing to ask: no round trip
         recorder = self.recorder
         if isinstance(recorder, PostgresApplicationRecorder):
             statement = SQL(
