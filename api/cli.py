@@ -185,6 +185,55 @@ def cmd_report_enrollment(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the tax bureau's daily file --------------------------------------------------------------
+
+
+def cmd_import_collections(args: argparse.Namespace) -> int:
+    import csv as csvlib
+
+    from tqdm import tqdm
+
+    from api.collection_import import REPORT_COLUMNS, Importer
+
+    ledger = _ledger()
+    importer = Importer(ledger)
+    report_file = open(args.report, "w", encoding="utf-8-sig", newline="") if args.report else None  # noqa: SIM115
+    report = csvlib.DictWriter(report_file, REPORT_COLUMNS) if report_file else None
+    if report:
+        report.writeheader()
+    first = [True]
+    if args.json:
+        sys.stdout.write('{"rows": [')
+
+    def emit(result) -> None:
+        row = result.public()
+        if report:
+            report.writerow(row)
+        if args.json:
+            sys.stdout.write(("" if first[0] else ",") + "\n  " + json.dumps(row, ensure_ascii=False))
+            first[0] = False
+
+    with open(args.file, "rb") as stream, tqdm(unit="row", disable=not sys.stderr.isatty() or args.quiet) as bar:
+        summary = importer.run_file(stream, emit, bar.update)
+    if report_file:
+        report_file.close()
+    counts, totals = summary.counts_dict(), summary.totals()
+    if args.json:
+        sys.stdout.write("\n], " + f'"counts": {json.dumps(counts)}, "totals": {json.dumps(totals, ensure_ascii=False)}' + "}\n")
+    else:
+        print(f"{args.file}: {sum(counts.values()):,} rows")
+        for outcome, n in counts.items():
+            if n:
+                print(f"  {outcome:<20} {n:>9,}")
+        for title, key in (("by channel", "by_channel"), ("by collection point", "by_collection_point")):
+            print(f"posted {title}:")
+            for t in totals[key]:
+                print(f"  {t['key']:<20} {t['rows']:>9,} rows {t['amount']:>14}")
+        if args.report:
+            print(f"row report: {args.report}")
+    return 0 if summary.ok else 1
+
+
 # -- serve and tokens -------------------------------------------------------------------------
 
 
@@ -267,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     enrollment.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
     enrollment.add_argument("--output", help="write to this file")
     enrollment.set_defaults(func=cmd_report_enrollment)
+
+    imports = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
+    collections = imports.add_parser("collections", help="the tax bureau's daily collection file (CSV, UTF-8 or GB18030)")
+    collections.add_argument("file")
+    collections.add_argument("--json", action="store_true", help='print {"rows": [...], "counts": {...}, "totals": {...}}')
+    collections.add_argument("--report", help="write every row's outcome to this CSV file")
+    collections.add_argument("--quiet", action="store_true", help="no progress bar")
+    collections.set_defaults(func=cmd_import_collections)
 
     serve = sub.add_parser("serve", help="the HTTP API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -211,14 +211,44 @@ class Ledger:
         finally:
             self._batch = None
 
-    def prefetch(self, people: list[tuple[str, str]], idempotency: list[tuple[str, str]] = ()) -> None:
-        """Inside a batch: read these (document type, number) people and (point, key) claims at once."""
+    def prefetch(
+        self,
+        people: list[tuple[str, str]],
+        idempotency: list[tuple[str, str]] = (),
+        transactions: list[str] = (),
+    ) -> None:
+        """Inside a batch: read these (document type, number) people, (point, key) claims and
+        transaction ids at once. Numbers that do not parse are left for the command to refuse."""
         if self._batch is None:
             return
+        pids = []
+        for t, n in people:
+            try:
+                pids.append(person_id(t, normalise_document(t, n)))
+            except LedgerError:
+                continue
         self._batch.prefetch(
-            [person_id(t, normalise_document(t, n)) for t, n in people],
-            [claim_id("idempotency", point, key) for point, key in idempotency],
+            pids,
+            [claim_id("idempotency", point, key) for point, key in idempotency]
+            + [claim_id("transaction", t.strip()) for t in transactions],
         )
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Inside a batch: several commands that stand or fall together (nothing kept on a refusal)."""
+        if self._batch is None:
+            raise RuntimeError("atomic() is for use inside batch()")
+        mark = self._batch.mark()
+        try:
+            yield
+        except LedgerError:
+            self._batch.rollback_to(mark)
+            raise
+
+    def transaction_claim(self, transaction_id: str) -> ev.TransactionIdClaimed | None:
+        """Who recorded this channel transaction id, if anyone (the current batch included)."""
+        uow = self._batch or UnitOfWork(self)
+        return uow.claim(claim_id("transaction", transaction_id.strip()))
 
     def flush(self) -> None:
         if self._batch is not None:
