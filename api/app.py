@@ -7,20 +7,23 @@ Endpoints are plain `def`: eventsourcing has no async API, so FastAPI runs them 
 import hashlib
 import json
 import re
+import tempfile
 from datetime import date
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Depends, FastAPI, Header, Path, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime
 
 from api import logs, problems
 from api.auth import Caller, Tokens
-from api.limits import BodyLimit
+from api.collection_import import Importer, Summary
+from api.limits import FILE_PATHS, BodyLimit
 from api.schemas import (
-    CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, EnrollmentReport, HistoryOut, IdentityChange, Pay, PaymentOut,
+    CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, EnrollmentReport, HistoryOut, ImportReport, IdentityChange, Pay, PaymentOut,
     PersonOut, RegisterPerson, VoidPayment,
 )
 from domain.categories import chinese_name
@@ -49,7 +52,7 @@ class Forbidden(LedgerError):
     kind = "forbidden"
 
 
-problems.STATUS.update(unauthenticated=401, forbidden=403)
+problems.STATUS.update(unauthenticated=401, forbidden=403, too_large=413)
 
 
 def create_app(ledger: Ledger | None = None) -> FastAPI:
@@ -211,7 +214,68 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         report = enrollment_report(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
         return export(report, format, COLUMNS, f"enrollment-{region}-{year}-{on}")
 
+    @app.post("/v1/imports/collections", tags=["writes"], response_model=ImportReport,
+              responses={s: responses[s] for s in (403, 413)})
+    async def import_collections(request: Request, who: Who) -> StreamingResponse:
+        """The tax bureau's daily collection file (bureau): CSV in UTF-8 or GB18030, as the request body
+        or as the multipart field `file`. Every row gets one outcome; the answer lists them all."""
+        allow(who, BUREAU, "import collection files")
+        upload = await spool_upload(request, FILE_PATHS["/v1/imports/collections"])
+        out = tempfile.TemporaryFile()
+        try:
+            summary = await run_in_threadpool(import_file, ledger, who, upload, out)
+        finally:
+            upload.close()
+        out.seek(0)
+
+        def body():
+            yield b'{"rows": ['
+            first = True
+            for line in out:
+                yield (b"" if first else b",") + line.rstrip(b"\n")
+                first = False
+            yield b'], "counts": ' + json.dumps(summary.counts_dict()).encode()
+            yield b', "totals": ' + json.dumps(summary.totals(), ensure_ascii=False).encode() + b"}"
+            out.close()
+
+        return StreamingResponse(body(), media_type="application/json")
+
     return app
+
+
+def import_file(ledger: Ledger, who: Caller, upload, out) -> Summary:
+    def emit(result) -> None:
+        out.write(json.dumps(result.public(), ensure_ascii=False).encode() + b"\n")
+
+    return Importer(ledger, actor_name=who.name, role=who.role).run_file(upload, emit)
+
+
+async def spool_upload(request: Request, limit: int):
+    """The file, from a multipart field `file` or the raw body, spooled to disk past 8 MiB."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    seen = 0
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("send the CSV file in the multipart field 'file'", "file", "required")
+        while chunk := await upload.read(1024 * 1024):
+            seen += len(chunk)
+            if seen > limit:
+                raise TooLarge(f"the file is larger than {limit // (1024 * 1024)} MiB", "file", "too_large")
+            spool.write(chunk)
+    else:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                raise TooLarge(f"the file is larger than {limit // (1024 * 1024)} MiB", "file", "too_large")
+            spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+class TooLarge(LedgerError):
+    kind = "too_large"
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

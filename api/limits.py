@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 MAX_BODY = 1024 * 1024
+# Paths that take files: not buffered here, only refused early when they say they are too large.
+# The endpoint counts what it spools to disk.
+FILE_PATHS = {"/v1/imports/collections": 256 * 1024 * 1024}
 
 
 def _problem(detail: str) -> bytes:
@@ -21,8 +24,11 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await self._reject(send)
+        limit = FILE_PATHS.get(scope.get("path", ""), self.limit)
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await self._reject(send, limit)
+        if scope.get("path") in FILE_PATHS:
+            return await self.app(scope, receive, send)
         # Read at most the limit (buffered), then hand the app the body as one message.
         chunks, seen, more = [], 0, True
         while more:
@@ -32,7 +38,7 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             seen += len(chunks[-1])
             if seen > self.limit:
-                return await self._reject(send)
+                return await self._reject(send, self.limit)
             more = message.get("more_body", False)
         body, replayed = b"".join(chunks), False
 
@@ -45,8 +51,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send):
-        body = _problem("the request body is larger than 1 MiB")
+    async def _reject(self, send, limit: int):
+        body = _problem(f"the request body is larger than {limit // (1024 * 1024)} MiB")
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

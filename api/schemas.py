@@ -157,3 +157,33 @@ class EnrollmentReport(BaseModel):
     rows: list[EnrollmentRow]
     total: EnrollmentRow
     warnings: list[str]
+
+
+class ImportRow(BaseModel):
+    line: int
+    outcome: Literal["posted", "already_posted", "enrolled_and_posted", "duplicate_in_file", "unknown_person",
+                     "name_mismatch", "over_payment", "refused_by_rule", "malformed"]
+    message: str
+    transaction_id: str
+    id_number: str = Field(description="masked: first 6 and last 4")
+    amount: str | None
+    channel: str
+    collection_point: str
+    payment_id: str | None
+
+
+class ImportTotal(BaseModel):
+    key: str
+    rows: int
+    amount: str
+
+
+class ImportTotals(BaseModel):
+    by_channel: list[ImportTotal]
+    by_collection_point: list[ImportTotal]
+
+
+class ImportReport(BaseModel):
+    rows: list[ImportRow]
+    counts: dict[str, int]
+    totals: ImportTotals
