@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,7 +39,8 @@ FIELDS = tuple(HEADERS.values())
 REQUIRED = ("transaction_id", "id_number", "name", "year", "tier", "amount", "paid_at", "channel", "collection_point")
 CHANNEL_NAMES = {"微信": "wechat", "支付宝": "alipay", "POS": "pos", "pos机": "pos", "POS机": "pos", "银行": "bank",
                  "办税服务厅": "tax_hall", "税务大厅": "tax_hall", "现金": "cash", "APP": "app", "手机APP": "app"}
-CHUNK = 500
+CHUNK = 2000  # rows per transaction: fewer fsyncs, still a small redo after a crash
+_PAID_AT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 SAMPLE = 64 * 1024
 
 
@@ -183,7 +185,9 @@ def parse_row(values: dict[str, str]) -> ParsedRow:
         raise InvalidInput(f"must be 1 or 2 (一档/二档), got {values['tier']!r}", "tier", "tier")
     amount_fen = parse_yuan(values["amount"], "amount")
     try:
-        paid_at = datetime.strptime(values["paid_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+        if not _PAID_AT.match(values["paid_at"]):
+            raise ValueError
+        paid_at = datetime.fromisoformat(values["paid_at"]).replace(tzinfo=CHINA)
     except ValueError:
         raise InvalidInput(f"must be YYYY-MM-DD HH:MM:SS (China time), got {values['paid_at']!r}", "paid_at", "datetime") from None
     channel = CHANNEL_NAMES.get(values["channel"], values["channel"].lower())
@@ -227,7 +231,7 @@ class Importer:
                                        enrolled_on=row.paid_at.astimezone(CHINA).date())
                 result = self.ledger.pay(actor, id_number=row.id_number, year=row.year, amount=row.amount,
                                          paid_at=row.paid_at, channel=row.channel, receipt_no=row.receipt_no,
-                                         transaction_id=row.transaction_id)
+                                         transaction_id=row.transaction_id, with_view=False)
         except AlreadyRecorded as e:
             return self._claimed(base, "", e.payment_id)
         except RefusedByRule as e:

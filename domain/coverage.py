@@ -76,6 +76,15 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
+def outstanding_fen(e: Enrollment) -> int:
+    """What is still to pay, without building the whole view (the payment path's check)."""
+    if e.fee_waived:
+        return 0
+    policy = policy_by_id(e.policy_id)
+    payable = policy.contribution_fen(e.tier, e.cohort) - (e.subsidy.amount_fen if e.subsidy else 0)
+    return max(payable - e.paid_fen, 0)
+
+
 def fully_paid_on(e: Enrollment, payable_fen: int) -> tuple[date | None, str]:
     """完清费用之日: the date of the payment that brings the payments up to the amount payable."""
     if payable_fen == 0:

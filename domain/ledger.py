@@ -23,12 +23,12 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain import events as ev
 from domain.categories import resolve_category
-from domain.coverage import CoverageView, enrollment_view
+from domain.coverage import CoverageView, enrollment_view, outstanding_fen
 from domain.dates import at_china_midnight, china_date, now
 from domain.groupcommit import GroupCommit
 from domain.errors import Conflict, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.idnumber import DOCUMENT_TYPES, normalise_document, parse_resident_id
-from domain.money import parse_yuan
+from domain.money import parse_yuan, yuan
 from domain.person import Person, claim_id, fold, person_id
 from domain.policy import find_policy, policy_by_id
 from domain.regions import validate_village_code
@@ -553,6 +553,7 @@ class Ledger:
         idempotency_key: str | None = None,
         fingerprint: str = "",
         document_type: str = "resident_id",
+        with_view: bool = True,
     ) -> PaymentResult:
         """缴费. With an idempotency key, a retry returns the first result and posts nothing."""
         amount_fen = parse_yuan(amount)
@@ -599,14 +600,12 @@ class Ledger:
                 raise Conflict(f"the {year} enrollment was cancelled", "year", "cancelled")
             policy = policy_by_id(enrollment.policy_id)
             check_payment_date(policy, enrollment.cohort, china_date(paid_at))
-            view = enrollment_view(person, year)
-            if view.outstanding_fen == 0:
+            outstanding = outstanding_fen(enrollment)
+            if outstanding == 0:
                 raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount", "over_payment")
-            if amount_fen > view.outstanding_fen:
+            if amount_fen > outstanding:
                 raise RefusedByRule(
-                    f"{amount_fen / 100:.2f} is more than the outstanding {view.outstanding_fen / 100:.2f}",
-                    "amount",
-                    "over_payment",
+                    f"{yuan(amount_fen)} is more than the outstanding {yuan(outstanding)}", "amount", "over_payment"
                 )
             payment_id = uuid.uuid4().hex
             uow.emit(
@@ -632,7 +631,8 @@ class Ledger:
                     txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id.strip(),
                     person_id=person.id, payment_id=payment_id, person_version=person.version,
                 )
-            return PaymentResult(payment_id, person.id, person.version, False, enrollment_view(person, year))
+            view = enrollment_view(person, year) if with_view else None
+            return PaymentResult(payment_id, person.id, person.version, False, view)
 
         return self._run(actor, decide)
 

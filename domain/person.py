@@ -25,6 +25,7 @@ def person_id(document_type: str, number: str) -> UUID:
     return uuid5(_NAMESPACE, f"person:{document_type}:{number}")
 
 
+@lru_cache(maxsize=8192)  # a row asks for its transaction's claim id several times
 def claim_id(kind: str, *parts: str) -> UUID:
     return uuid5(_NAMESPACE, ":".join((kind, *parts)))
 
