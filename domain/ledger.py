@@ -73,8 +73,9 @@ class PaymentResult:
 class UnitOfWork:
     """The events decided by one command (or one batch of commands), saved in one transaction."""
 
-    def __init__(self, ledger: Ledger):
+    def __init__(self, ledger: Ledger, actor: Actor | None = None):
         self.ledger = ledger
+        self.actor = actor or Actor("?", "?")
         self.pending: list[ev.Event] = []
         self.people: dict[UUID, Person] = {}
         self.claims: dict[UUID, ev.Event] = {}
@@ -105,33 +106,20 @@ class UnitOfWork:
             return e
         return None
 
+    def _stamp(self, effective_at: datetime | None = None) -> dict[str, Any]:
+        """What every event carries: when it was recorded and took effect, who recorded it, where."""
+        moment = self.ledger.clock()
+        return dict(recorded_at=moment, effective_at=effective_at or moment, actor=self.actor.name,
+                    role=self.actor.role, collection_point=self.actor.collection_point)
+
     def emit(self, person: Person, cls: type[ev.Event], effective_at: datetime, **data: Any) -> ev.Event:
-        e = cls(
-            originator_id=person.id,
-            originator_version=person.version + 1,
-            recorded_at=self.ledger.clock(),
-            effective_at=effective_at,
-            actor=self.actor.name,
-            role=self.actor.role,
-            collection_point=self.actor.collection_point,
-            **data,
-        )
+        e = cls(originator_id=person.id, originator_version=person.version + 1, **self._stamp(effective_at), **data)
         person.apply(e)
         self.pending.append(e)
         return e
 
     def emit_claim(self, cid: UUID, cls: type[ev.Event], **data: Any) -> None:
-        moment = self.ledger.clock()
-        e = cls(
-            originator_id=cid,
-            originator_version=1,
-            recorded_at=moment,
-            effective_at=moment,
-            actor=self.actor.name,
-            role=self.actor.role,
-            collection_point=self.actor.collection_point,
-            **data,
-        )
+        e = cls(originator_id=cid, originator_version=1, **self._stamp(), **data)
         self.claims[cid] = e
         self.pending.append(e)
 
@@ -152,8 +140,6 @@ class UnitOfWork:
         if self.pending:
             self.ledger.committer.commit(self.pending)
         self.pending = []
-
-    actor: Actor
 
 
 class Ledger:
@@ -186,8 +172,7 @@ class Ledger:
                 self.flush()
             return result
         for attempt in range(MAX_ATTEMPTS):
-            uow = UnitOfWork(self)
-            uow.actor = actor
+            uow = UnitOfWork(self, actor)
             result = decide(uow)
             try:
                 uow.commit()
@@ -351,7 +336,9 @@ class Ledger:
                 sex=sex,
                 birth_date=birth_date,
                 region=region,
-                **wanted_without_name_region(wanted),
+                hukou_registered_on=hukou_registered_on,
+                mother_id_number=wanted["mother_id_number"],
+                father_id_number=wanted["father_id_number"],
             )
             return person, True
 
@@ -728,6 +715,3 @@ class Ledger:
         person = fold(pid, self.store.events.get(pid, lte=version))
         return enrollment_view(person, year)
 
-
-def wanted_without_name_region(wanted: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in wanted.items() if k not in ("name", "region")}
