@@ -559,8 +559,10 @@ class Ledger:
         txn_claim = claim_id("transaction", transaction_id.strip()) if transaction_id else None
 
         def decide(uow: UnitOfWork) -> PaymentResult:
-            # The person and the claims in one read (the hot path of every collection point).
-            uow.prefetch([pid], [c for c in (key_claim, txn_claim) if c is not None])
+            # The person and the claims in one read (the hot path of every collection point);
+            # a batch has usually read them already.
+            if pid not in uow.people:
+                uow.prefetch([pid], [c for c in (key_claim, txn_claim) if c is not None])
             if key_claim is not None:
                 claimed = uow.claim(key_claim)
                 if claimed is not None:

@@ -116,8 +116,8 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
                             "cohort",
                             "student_contribution",
                         )
-                    return parse_yuan(t.student)
-                return parse_yuan(t.resident)
+                    return amount_fen(t.student)
+                return amount_fen(t.resident)
         raise RefusedByRule(
             f"policy {self.id} has no tier {tier}; it has tier {', '.join(map(str, self.tier_numbers()))}",
             "tier",
@@ -130,6 +130,12 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
         if band.paid_through == "end_of_february":
             return end_of_february(self.year)
         return date.fromisoformat(band.paid_through)
+
+
+@cache
+def amount_fen(text: str) -> int:
+    """A policy amount in fen; the files are checked, so each text is parsed once."""
+    return parse_yuan(text)
 
 
 def _problems(p: Policy) -> list[str]:

@@ -12,8 +12,8 @@ from domain.categories import chinese_name
 from domain.dates import after_full_days, first_of_next_month, within_days
 from domain.errors import RefusedByRule
 from domain.events import Candidate
-from domain.money import parse_yuan, yuan
-from domain.policy import Band, Policy, Subsidy
+from domain.money import yuan
+from domain.policy import Band, Policy, Subsidy, amount_fen
 
 
 # -- subsidies --------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ def subsidy_amount(policy: Policy, rule: Subsidy, tier: int, cohort: str) -> int
     elif tier == 2 and rule.on_tier2 == "full_tier2":
         raw = policy.contribution_fen(2, cohort)
     elif rule.amount is not None:
-        raw = parse_yuan(rule.amount)
+        raw = amount_fen(rule.amount)
     else:
         assert rule.percent is not None
         base = policy.contribution_fen(rule.percent_of_tier, "resident")
