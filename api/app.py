@@ -12,7 +12,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -27,6 +27,7 @@ from api.schemas import (
     PersonOut, RegisterPerson, VoidPayment,
 )
 from domain.categories import chinese_name
+from domain.coverage import enrollment_view
 from domain.dates import china_date
 from domain.errors import InvalidInput, LedgerError
 from domain.ledger import Ledger
@@ -95,9 +96,6 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         if who.regions:
             in_scope(who, ledger.person(id_number, document_type=document_type).region)
 
-    def enrollment_body(view) -> dict[str, Any]:
-        return view.to_api()
-
     responses = problems.PROBLEM_RESPONSES
 
     @app.post("/v1/persons", status_code=201, response_model=PersonOut, tags=["writes"],
@@ -135,7 +133,7 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         person_in_scope(who, body.id_number, "resident_id")
         _, outcome = ledger.enroll(who.actor, **body.model_dump())
         response.status_code = 200 if outcome == "unchanged" else 201
-        return enrollment_body(ledger.coverage(body.id_number, body.year))
+        return ledger.coverage(body.id_number, body.year).to_api()
 
     @app.post("/v1/payments", status_code=201, response_model=PaymentOut, tags=["writes"],
               responses={201: {"description": "recorded; on a replay the first answer, with Idempotent-Replayed: true"},
@@ -153,7 +151,7 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         # A replay answers as the ledger did right after the first request's events.
         view = result.view or ledger.coverage_at_version(result.person_id, body.year, result.person_version)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-        return JSONResponse({"payment_id": result.payment_id, "enrollment": enrollment_body(view)}, 201, headers=headers)
+        return JSONResponse({"payment_id": result.payment_id, "enrollment": view.to_api()}, 201, headers=headers)
 
     @app.post("/v1/enrollments/{id_number}/{year}/cancel", status_code=201, response_model=EnrollmentOut,
               tags=["writes"], responses={s: responses[s] for s in (403, 404, 409, 413, 422)})
@@ -162,7 +160,7 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         allow(who, BUREAU, "cancel enrollments")
         person_in_scope(who, id_number, "resident_id")
         ledger.cancel(who.actor, id_number=id_number, year=year, **body.model_dump())
-        return enrollment_body(ledger.coverage(id_number, year))
+        return ledger.coverage(id_number, year).to_api()
 
     @app.post("/v1/persons/{id_number}/payments/{payment_id}/void", status_code=201, response_model=EnrollmentOut,
               tags=["writes"], responses={s: responses[s] for s in (403, 404, 413)})
@@ -171,7 +169,7 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         allow(who, BUREAU, "correct payments")
         person_in_scope(who, id_number, "resident_id")
         year = ledger.void_payment(who.actor, id_number=id_number, payment_id=payment_id, reason=body.reason)
-        return enrollment_body(ledger.coverage(id_number, year))
+        return ledger.coverage(id_number, year).to_api()
 
     @app.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
              tags=["reads"], responses={s: responses[s] for s in (403, 404)})
@@ -182,10 +180,8 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         allow(who, READERS, "read coverage")
         person = ledger.person(id_number, on=on, known_at=known_at, document_type=document_type)
         in_scope(who, person.region)
-        from domain.coverage import enrollment_view
-
         view = enrollment_view(person, year, on)
-        body = enrollment_body(view)
+        body = view.to_api()
         body["covered_on"] = view.covered_on(on) if on else None
         return body
 

@@ -10,7 +10,6 @@ checks that every 201 the client saw is there. Figures go to bench/RESULTS.md ("
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil

@@ -120,3 +120,25 @@ BUREAU = Actor("officer-07", "bureau", "QJ-bureau")
 
 def event_count(ledger: Ledger) -> int:
     return ledger.store.recorder.max_notification_id() or 0
+
+
+@pytest.fixture
+def api(store_env, clock):
+    """A TestClient over a fresh ledger, with a token per role and two region-scoped ones."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.auth import Tokens
+
+    ledger = Ledger(env=store_env, clock=clock)
+    tokens = Tokens(ledger)
+    issued = {
+        role: tokens.create(role, [], f"P-{role}", f"{role}-all")[1]
+        for role in ("collector", "bureau", "auditor", "admin")
+    }
+    issued["scoped"] = tokens.create("collector", ["500110"], "P-QJ", "collector-qijiang")[1]
+    issued["scoped_bureau"] = tokens.create("bureau", ["500110"], "P-QJB", "bureau-qijiang")[1]
+    client = TestClient(create_app(ledger), raise_server_exceptions=False)
+    client.ledger, client.tokens = ledger, issued
+    yield client
+    ledger.close()

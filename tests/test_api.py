@@ -3,32 +3,13 @@
 from datetime import date
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import Tokens
 from conftest import event_count, make_id
-from domain.ledger import Ledger
 
 VILLAGE = "500110001001"  # Qijiang
 OTHER_VILLAGE = "500114001001"  # Qianjiang
 CHUXIONG = "532301101001"
-
-
-@pytest.fixture
-def api(store_env, clock):
-    ledger = Ledger(env=store_env, clock=clock)
-    tokens = Tokens(ledger)
-    issued = {
-        role: tokens.create(role, [], f"P-{role}", f"{role}-all")[1]
-        for role in ("collector", "bureau", "auditor", "admin")
-    }
-    issued["scoped"] = tokens.create("collector", ["500110"], "P-QJ", "collector-qijiang")[1]
-    issued["scoped_bureau"] = tokens.create("bureau", ["500110"], "P-QJB", "bureau-qijiang")[1]
-    client = TestClient(create_app(ledger), raise_server_exceptions=False)
-    client.ledger, client.tokens = ledger, issued
-    yield client
-    ledger.close()
 
 
 def h(api, role="admin", **extra):

@@ -1,7 +1,7 @@
 """POST /v1/imports/collections: the daily file through HTTP, raw or multipart."""
 
 from api.limits import FILE_PATHS
-from test_api import api, assert_problem, h  # noqa: F401 - fixtures and helpers
+from test_api import assert_problem, h
 from test_collection_import import EXPECTED, FIXTURES, seed
 
 PATH = "/v1/imports/collections"

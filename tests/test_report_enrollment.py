@@ -2,13 +2,11 @@
 
 import csv
 import io
-from datetime import date
 
 import openpyxl
 import pytest
 
-from conftest import make_id
-from test_api import api, h, register, enroll, pay, assert_problem  # noqa: F401 - fixtures and helpers
+from test_api import assert_problem, enroll, h, pay, register
 
 
 def report(api, role="auditor", **params):
