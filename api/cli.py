@@ -7,11 +7,9 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
-import msgspec
 
 from domain.errors import LedgerError
 
@@ -85,15 +83,15 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from api.app import history_row
+
     ledger = _ledger()
     _, events = ledger.events_of(args.id_number)
     for e in events:
-        data = msgspec.to_builtins(e)
-        for k in ("originator_id", "originator_version", "recorded_at", "effective_at", "actor", "role", "collection_point"):
-            data.pop(k, None)
+        row = history_row(e)
         print(
-            f"{e.originator_version:>3} {type(e).__name__:<22} recorded {e.recorded_at:%Y-%m-%d %H:%M:%S} "
-            f"by {e.actor} ({e.role}) at {e.collection_point or '-'}: {json.dumps(data, ensure_ascii=False)}"
+            f"{row['position']:>3} {row['type']:<22} recorded {row['recorded_at'][:19]} by {row['actor']} ({row['role']})"
+            f" at {row['collection_point'] or '-'}: {json.dumps(row['data'], ensure_ascii=False)}"
         )
     return 0
 
@@ -104,8 +102,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from api.demo import YEAR, plan, record_all, townships
-    from domain.coverage import enrollment_view
+    from api.demo import YEAR, plan, record_all
+    from projections.enrollment import enrollment_report
     from projections.people import all_people
 
     ledger = _ledger()
@@ -117,30 +115,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"recorded in {elapsed:.1f} s")
 
-    enrolled: Counter[str] = Counter()
-    paid: Counter[str] = Counter()
-    for person in all_people(ledger.store):
-        township = person.region[:9]
-        view = enrollment_view(person, YEAR)
-        if view.status not in ("not_enrolled", "cancelled"):
-            enrolled[township] += 1
-        if view.status == "paid":
-            paid[township] += 1
+    # The same report the bureau reads, as of the end of the coverage year.
+    report = enrollment_report(all_people(ledger.store), "500114", YEAR, date(YEAR, 12, 31))
     print()
-    print(f"{'code':<10} {'township':<8} {'population':>10} {'target':>7} {'target/' + str(args.scale):>10} {'enrolled':>8} {'paid':>6} {'paid/target':>11}")
-    totals = Counter()
-    for t in townships():
-        scaled = round(t.target / args.scale)
-        rate = paid[t.code] / scaled if scaled else 0
-        print(
-            f"{t.code:<10} {t.name}{' ' * (9 - 2 * len(t.name))}{t.population:>10,} {t.target:>7,} {scaled:>10,} "
-            f"{enrolled[t.code]:>8,} {paid[t.code]:>6,} {rate:>10.1%}"
-        )
-        totals.update(population=t.population, target=t.target, scaled=scaled, enrolled=enrolled[t.code], paid=paid[t.code])
-    print(
-        f"{'total':<18} {totals['population']:>10,} {totals['target']:>7,} {totals['scaled']:>10,} "
-        f"{totals['enrolled']:>8,} {totals['paid']:>6,} {totals['paid'] / totals['scaled']:>10.1%}"
-    )
+    print(f"{'code':<10} {'township':<8} {'population':>10} {'target':>7} {'target/' + str(args.scale):>10} "
+          f"{'enrolled':>8} {'paid':>6} {'paid/target':>11}")
+    for row in [*report["rows"], report["total"]]:
+        scaled = round(row["target"] / args.scale)
+        label = "total" if row is report["total"] else f"{row['region']:<10} {row['name']}"
+        width = 19 - (len(label) + len(row["name"]) if row is not report["total"] else len(label))
+        print(f"{label}{' ' * max(1, width)}{row['population']:>10,} {row['target']:>7,} {scaled:>10,} "
+              f"{row['enrolled']:>8,} {row['paid']:>6,} {row['paid'] / scaled:>10.1%}")
     return 0
 
 

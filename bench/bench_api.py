@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.results import machine, write_section  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
+
+from bench.results import ledger_env, machine, pg_schema, write_section  # noqa: E402
 
 PERSONS = 20_000
 
@@ -144,16 +146,14 @@ def count_payments(env: dict[str, str]) -> int:
 
 
 def bench_backend(backend: str, seconds: int, work: Path, results: list[str]) -> None:
-    env = {"LEDGER_DB": str(work / "ledger.db")}
-    schema = None
-    if backend == "postgres":
-        import psycopg
+    with pg_schema("bench_api") if backend == "postgres" else nullcontext() as schema:
+        env = ledger_env(backend, work, schema)
+        if backend == "postgres":
+            env["LEDGER_POOL_SIZE"] = "40"
+        run_server(backend, env, seconds, work, results)
 
-        schema = f"bench_api_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
-            c.execute(f"CREATE SCHEMA {schema}")
-        env = {"LEDGER_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test", "LEDGER_DATABASE_SCHEMA": schema,
-               "LEDGER_POOL_SIZE": "40"}
+
+def run_server(backend: str, env: dict[str, str], seconds: int, work: Path, results: list[str]) -> None:
     ids_file, script = work / "ids.txt", work / "pay.lua"
     script.write_text(LUA)
     populate(env, ids_file)
@@ -178,11 +178,6 @@ def bench_backend(backend: str, seconds: int, work: Path, results: list[str]) ->
     finally:
         server.terminate()
         server.wait(10)
-    if schema:
-        import psycopg
-
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
-            c.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def bench_bare(seconds: int, work: Path, results: list[str]) -> None:

@@ -15,14 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.results import machine, write_section  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
+
+from bench.results import ledger_env, machine, pg_schema, write_section  # noqa: E402
 
 PER_PERSON = 10
 
@@ -60,35 +61,21 @@ def write_file(path: Path, ids: list[str], rows: int) -> None:
 
 
 def run(backend: str, rows: int, work: Path) -> str:
-    env = {"LEDGER_DB": str(work / "ledger.db")}
-    schema = None
-    if backend == "postgres":
-        import psycopg
-
-        schema = f"bench_imp_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
-            c.execute(f"CREATE SCHEMA {schema}")
-        env = {"LEDGER_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test", "LEDGER_DATABASE_SCHEMA": schema}
-    ids = people(rows // PER_PERSON)
-    populate(env, ids)
-    file = work / "daily.csv"
-    write_file(file, ids, rows)
-    size_mb = file.stat().st_size / 1e6
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "api.cli", "import", "collections", str(file), "--quiet"],
-                            env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
+    with pg_schema("bench_imp") if backend == "postgres" else nullcontext() as schema:
+        env = ledger_env(backend, work, schema)
+        ids = people(rows // PER_PERSON)
+        populate(env, ids)
+        file = work / "daily.csv"
+        write_file(file, ids, rows)
+        size_mb = file.stat().st_size / 1e6
+        t = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "api.cli", "import", "collections", str(file), "--quiet"],
+                                env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     posted = next((line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith("posted ")), "?")
-    if schema:
-        import psycopg
-
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
-            c.execute(f"DROP SCHEMA {schema} CASCADE")
-    note = "" if before <= resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss else ""
     line = (f"| {backend} | {rows:,} ({size_mb:.0f} MB) | {elapsed:.1f} s | {rows / elapsed:,.0f} rows/s | "
-            f"{peak_mb:,.0f} MB | {posted} posted, exit {result.returncode}{note} |")
+            f"{peak_mb:,.0f} MB | {posted} posted, exit {result.returncode} |")
     print(line, flush=True)
     return line
 

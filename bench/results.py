@@ -5,10 +5,36 @@ from __future__ import annotations
 import os
 import platform
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
+PG_DSN = "host=127.0.0.1 user=postgres dbname=test"
+
+
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A fresh schema in the local PostgreSQL for one benchmark run, dropped afterwards."""
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as c:
+            c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def ledger_env(backend: str, workdir: Path, schema: str | None) -> dict[str, str]:
+    """The ledger's own settings (LEDGER_DB or LEDGER_DATABASE_URL) for a benchmark run."""
+    if backend == "sqlite":
+        return {"LEDGER_DB": str(workdir / "ledger.db")}
+    return {"LEDGER_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test", "LEDGER_DATABASE_SCHEMA": str(schema)}
 
 
 def machine() -> str:
