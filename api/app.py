@@ -36,6 +36,7 @@ from domain.person import Person
 from projections.enrollment import COLUMNS, enrollment_report
 from projections.export import to_csv, to_xlsx
 from projections.people import all_people
+from projections.reports import REPORTS
 
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 _BASE_FIELDS = {"originator_id", "originator_version", "recorded_at", "effective_at", "actor", "role", "collection_point"}
@@ -235,6 +236,30 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
             out.close()
 
         return StreamingResponse(body(), media_type="application/json")
+
+    def other_report(kind: str):
+        compute, columns = REPORTS[kind]
+
+        def endpoint(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
+                     year: Annotated[int, Query(ge=2000, le=2100)], as_of: date | None = None,
+                     known_at: AwareDatetime | None = None,
+                     format: Literal["json", "csv", "xlsx"] = "json") -> Any:
+            allow(who, READERS, "read reports")
+            in_scope(who, region)
+            on = as_of or china_date(ledger.clock())
+            report = compute(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
+            return export(report, format, columns, f"{kind}-{region}-{year}-{on}")
+
+        return endpoint
+
+    for kind, doc in (
+        ("subsidies", "Subsidised persons and amounts per funder and identity category."),
+        ("collections", "Payments per day, channel and collection point, with the cash receipts."),
+        ("unenrolled-assisted", "Assisted persons (any certified category) not enrolled for the year, by village."),
+    ):
+        app.get(f"/v1/reports/{kind}", tags=["reports"], summary=doc,
+                responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}},
+                                 "description": "json, csv or xlsx"}, 403: responses[403]})(other_report(kind))
 
     return app
 

@@ -219,6 +219,35 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def cmd_report_other(args: argparse.Namespace) -> int:
+    from domain.dates import china_date, now
+    from projections.export import to_csv, to_xlsx
+    from projections.people import all_people
+    from projections.reports import REPORTS
+
+    compute, columns = REPORTS[args.report]
+    on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
+    report = compute(all_people(_ledger().store, on=on, known_at=_moment(args.known_at)), args.region, args.year, on)
+    if args.format == "table":
+        rows = [*report["rows"], *([report["total"]] if "total" in report else [])]
+        print(f"{args.report} {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(str(row[c]) for c in columns))
+        return 0
+    body = {"json": lambda: json.dumps(report, ensure_ascii=False, indent=2).encode(),
+            "csv": lambda: to_csv(report, columns),
+            "xlsx": lambda: to_xlsx(report, columns, f"{args.report}-{args.region}-{args.year}")}[args.format]()
+    if args.output:
+        Path(args.output).write_bytes(body)
+        print(f"written {args.output}")
+    elif args.format == "xlsx":
+        raise LedgerError("an XLSX report needs --output FILE", "--output", "required")
+    else:
+        sys.stdout.buffer.write(body)
+    return 0
+
+
 # -- serve and tokens -------------------------------------------------------------------------
 
 
@@ -301,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     enrollment.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
     enrollment.add_argument("--output", help="write to this file")
     enrollment.set_defaults(func=cmd_report_enrollment)
+    for kind, text in (("subsidies", "subsidies by funder and category"), ("collections", "collections by day, channel and point"),
+                       ("unenrolled-assisted", "assisted persons not enrolled, by village")):
+        other = report.add_parser(kind, help=text)
+        other.add_argument("--region", required=True)
+        other.add_argument("--year", type=int, required=True)
+        other.add_argument("--as-of", help="date YYYY-MM-DD (default today)")
+        other.add_argument("--known-at", help="date-time with offset (default now)")
+        other.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
+        other.add_argument("--output", help="write to this file")
+        other.set_defaults(func=cmd_report_other)
 
     imports = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
     collections = imports.add_parser("collections", help="the tax bureau's daily collection file (CSV, UTF-8 or GB18030)")

@@ -79,3 +79,13 @@ def child_regions(region: str, year: int) -> list[tuple[str, str]]:
     if table is not None:
         return [(r.code, r.name) for r in table.rows]
     return [(r.code, r.name) for r in regions().values() if r.parent_code == region]
+
+
+@cache
+def _names_from_tables() -> dict[str, str]:
+    return {r.code: r.name for table in target_tables().values() for r in table.rows}
+
+
+def region_name(code: str) -> str:
+    """A region's name from the target tables (villages) or the region list; the code if neither knows it."""
+    return _names_from_tables().get(code) or (regions()[code].name if code in regions() else code)
