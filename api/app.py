@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -33,7 +33,6 @@ from domain.errors import InvalidInput, LedgerError
 from domain.ledger import Ledger
 from domain.money import yuan
 from domain.person import Person
-from projections.enrollment import COLUMNS, enrollment_report
 from projections.export import to_csv, to_xlsx
 from projections.people import all_people
 from projections.reports import REPORTS
@@ -205,11 +204,7 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
                           known_at: AwareDatetime | None = None,
                           format: Literal["json", "csv", "xlsx"] = "json") -> Any:
         """Enrollment against the targets of each child region, as of a date, as known at a time."""
-        allow(who, READERS, "read reports")
-        in_scope(who, region)
-        on = as_of or china_date(ledger.clock())
-        report = enrollment_report(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
-        return export(report, format, COLUMNS, f"enrollment-{region}-{year}-{on}")
+        return report_answer("enrollment", who, region, year, as_of, known_at, format)
 
     @app.post("/v1/imports/collections", tags=["writes"], response_model=ImportReport,
               responses={s: responses[s] for s in (403, 413)})
@@ -237,18 +232,21 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
 
         return StreamingResponse(body(), media_type="application/json")
 
-    def other_report(kind: str):
+    def report_answer(kind: str, who: Caller, region: str, year: int, as_of: date | None,
+                      known_at: datetime | None, fmt: str) -> Any:
+        allow(who, READERS, "read reports")
+        in_scope(who, region)
         compute, columns = REPORTS[kind]
+        on = as_of or china_date(ledger.clock())
+        report = compute(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
+        return export(report, fmt, columns, f"{kind}-{region}-{year}-{on}")
 
+    def other_report(kind: str):
         def endpoint(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
                      year: Annotated[int, Query(ge=2000, le=2100)], as_of: date | None = None,
                      known_at: AwareDatetime | None = None,
                      format: Literal["json", "csv", "xlsx"] = "json") -> Any:
-            allow(who, READERS, "read reports")
-            in_scope(who, region)
-            on = as_of or china_date(ledger.clock())
-            report = compute(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
-            return export(report, format, columns, f"{kind}-{region}-{year}-{on}")
+            return report_answer(kind, who, region, year, as_of, known_at, format)
 
         return endpoint
 

@@ -132,34 +132,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- reports ----------------------------------------------------------------------------------
 
 
-def cmd_report_enrollment(args: argparse.Namespace) -> int:
+def _print_enrollment_table(report: dict, args: argparse.Namespace, on: date) -> None:
+    print(f"enrollment {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
+    print(f"{'region':<13} {'name':<10} {'population':>10} {'target':>7} {'enrolled':>8} {'paid':>7} {'covered':>7} "
+          f"{'assisted':>8} {'ass.enr.':>8} {'of pop.':>7} {'of target':>9}")
+    for row in [*report["rows"], report["total"]]:
+        pct = lambda r: f"{float(r):.1%}" if r else "-"  # noqa: E731 - display only
+        print(f"{row['region']:<13} {row['name']}{' ' * max(1, 11 - 2 * len(row['name']))}"
+              f"{row['population'] or '-':>10} {row['target'] or '-':>7} {row['enrolled']:>8} {row['paid']:>7} "
+              f"{row['covered']:>7} {row['assisted']:>8} {row['assisted_enrolled']:>8} "
+              f"{pct(row['rate_of_population']):>7} {pct(row['rate_of_target']):>9}")
+    for warning in report["warnings"]:
+        print(f"warning: {warning}")
+
+
+def _print_table(report: dict, columns: list[str], args: argparse.Namespace, on: date) -> None:
+    rows = [*report["rows"], *([report["total"]] if "total" in report else [])]
+    print(f"{args.report} {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join(str(row[c]) for c in columns))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
     from domain.dates import china_date, now
-    from projections.enrollment import COLUMNS, enrollment_report
     from projections.export import to_csv, to_xlsx
     from projections.people import all_people
+    from projections.reports import REPORTS
 
-    ledger = _ledger()
+    compute, columns = REPORTS[args.report]
     on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
-    report = enrollment_report(all_people(ledger.store, on=on, known_at=_moment(args.known_at)), args.region, args.year, on)
+    report = compute(all_people(_ledger().store, on=on, known_at=_moment(args.known_at)), args.region, args.year, on)
     if args.format == "table":
-        print(f"enrollment {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
-        print(f"{'region':<13} {'name':<10} {'population':>10} {'target':>7} {'enrolled':>8} {'paid':>7} {'covered':>7} "
-              f"{'assisted':>8} {'ass.enr.':>8} {'of pop.':>7} {'of target':>9}")
-        for row in [*report["rows"], report["total"]]:
-            pct = lambda r: f"{float(r):.1%}" if r else "-"  # noqa: E731 - display only
-            print(f"{row['region']:<13} {row['name']}{' ' * max(1, 11 - 2 * len(row['name']))}"
-                  f"{row['population'] or '-':>10} {row['target'] or '-':>7} {row['enrolled']:>8} {row['paid']:>7} "
-                  f"{row['covered']:>7} {row['assisted']:>8} {row['assisted_enrolled']:>8} "
-                  f"{pct(row['rate_of_population']):>7} {pct(row['rate_of_target']):>9}")
-        for warning in report["warnings"]:
-            print(f"warning: {warning}")
+        if args.report == "enrollment":
+            _print_enrollment_table(report, args, on)
+        else:
+            _print_table(report, columns, args, on)
         return 0
     if args.format == "json":
         body = json.dumps(report, ensure_ascii=False, indent=2).encode()
     elif args.format == "csv":
-        body = to_csv(report, COLUMNS)
+        body = to_csv(report, columns)
     else:
-        body = to_xlsx(report, COLUMNS, f"enrollment-{args.region}-{args.year}")
+        body = to_xlsx(report, columns, f"{args.report}-{args.region}-{args.year}")
     if args.output:
         Path(args.output).write_bytes(body)
         print(f"written {args.output}")
@@ -217,35 +232,6 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
         if args.report:
             print(f"row report: {args.report}")
     return 0 if summary.ok else 1
-
-
-def cmd_report_other(args: argparse.Namespace) -> int:
-    from domain.dates import china_date, now
-    from projections.export import to_csv, to_xlsx
-    from projections.people import all_people
-    from projections.reports import REPORTS
-
-    compute, columns = REPORTS[args.report]
-    on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
-    report = compute(all_people(_ledger().store, on=on, known_at=_moment(args.known_at)), args.region, args.year, on)
-    if args.format == "table":
-        rows = [*report["rows"], *([report["total"]] if "total" in report else [])]
-        print(f"{args.report} {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join(str(row[c]) for c in columns))
-        return 0
-    body = {"json": lambda: json.dumps(report, ensure_ascii=False, indent=2).encode(),
-            "csv": lambda: to_csv(report, columns),
-            "xlsx": lambda: to_xlsx(report, columns, f"{args.report}-{args.region}-{args.year}")}[args.format]()
-    if args.output:
-        Path(args.output).write_bytes(body)
-        print(f"written {args.output}")
-    elif args.format == "xlsx":
-        raise LedgerError("an XLSX report needs --output FILE", "--output", "required")
-    else:
-        sys.stdout.buffer.write(body)
-    return 0
 
 
 # -- serve and tokens -------------------------------------------------------------------------
@@ -322,24 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.set_defaults(func=cmd_coverage)
 
     report = sub.add_parser("report", help="reports as of a date, as known at a time").add_subparsers(dest="report", required=True)
-    enrollment = report.add_parser("enrollment", help="enrollment against targets, per child region")
-    enrollment.add_argument("--region", required=True)
-    enrollment.add_argument("--year", type=int, required=True)
-    enrollment.add_argument("--as-of", help="date YYYY-MM-DD (default today)")
-    enrollment.add_argument("--known-at", help="date-time with offset (default now)")
-    enrollment.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
-    enrollment.add_argument("--output", help="write to this file")
-    enrollment.set_defaults(func=cmd_report_enrollment)
-    for kind, text in (("subsidies", "subsidies by funder and category"), ("collections", "collections by day, channel and point"),
+    for kind, text in (("enrollment", "enrollment against targets, per child region"),
+                       ("subsidies", "subsidies by funder and category"),
+                       ("collections", "collections by day, channel and point"),
                        ("unenrolled-assisted", "assisted persons not enrolled, by village")):
-        other = report.add_parser(kind, help=text)
-        other.add_argument("--region", required=True)
-        other.add_argument("--year", type=int, required=True)
-        other.add_argument("--as-of", help="date YYYY-MM-DD (default today)")
-        other.add_argument("--known-at", help="date-time with offset (default now)")
-        other.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
-        other.add_argument("--output", help="write to this file")
-        other.set_defaults(func=cmd_report_other)
+        one = report.add_parser(kind, help=text)
+        one.add_argument("--region", required=True)
+        one.add_argument("--year", type=int, required=True)
+        one.add_argument("--as-of", help="date YYYY-MM-DD (default today)")
+        one.add_argument("--known-at", help="date-time with offset (default now)")
+        one.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default="table")
+        one.add_argument("--output", help="write to this file")
+        one.set_defaults(func=cmd_report)
 
     imports = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
     collections = imports.add_parser("collections", help="the tax bureau's daily collection file (CSV, UTF-8 or GB18030)")

@@ -1,5 +1,6 @@
 """Subsidies by funder, collections by channel, assisted persons not enrolled: as of a date, as
-known at a time, from persons folded that way (the same exact basis as the enrollment report)."""
+known at a time, from persons folded that way (the same exact basis as the enrollment report).
+REPORTS names all four reports, the enrollment report included, for the API and the CLI."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from domain.idnumber import mask
 from domain.money import yuan
 from domain.person import Person
 from domain.policy import policy_by_id
+from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
+from projections.enrollment import enrollment_report
 from projections.reference import region_name
 
 SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount"]
@@ -85,6 +88,7 @@ def unenrolled_assisted_report(people: Iterable[Person], region: str, year: int,
 
 
 REPORTS = {
+    "enrollment": (enrollment_report, ENROLLMENT_COLUMNS),
     "subsidies": (subsidies_report, SUBSIDY_COLUMNS),
     "collections": (collections_report, COLLECTION_COLUMNS),
     "unenrolled-assisted": (unenrolled_assisted_report, UNENROLLED_COLUMNS),
