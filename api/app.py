@@ -8,6 +8,8 @@ import hashlib
 import json
 import re
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -34,8 +36,9 @@ from domain.ledger import Ledger
 from domain.money import yuan
 from domain.person import Person
 from projections.export import to_csv, to_xlsx
-from projections.people import all_people
+from projections.follower import Background
 from projections.reports import REPORTS
+from projections.service import Reports
 
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 _BASE_FIELDS = {"originator_id", "originator_version", "recorded_at", "effective_at", "actor", "role", "collection_point"}
@@ -56,11 +59,25 @@ class Forbidden(LedgerError):
 problems.STATUS.update(unauthenticated=401, forbidden=403, too_large=413)
 
 
-def create_app(ledger: Ledger | None = None) -> FastAPI:
+def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
+    """The HTTP API over one ledger. With `follow`, a background follower keeps the report
+    projection caught up while the app runs (`ledger serve`); reports catch up in any case."""
     ledger = ledger or Ledger()
     tokens = Tokens(ledger)
+    reports = Reports(ledger.store, ledger.env)
     logs.install()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower = Background(reports.follower) if follow else None
+        if follower:
+            follower.start()
+        yield
+        if follower:
+            follower.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Enrollment ledger API",
         version="1",
         description="Resident medical insurance (城乡居民基本医疗保险) enrollment ledger. Errors are RFC 9457 "
@@ -68,6 +85,7 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
         responses={401: problems.PROBLEM_RESPONSES[401], 400: problems.PROBLEM_RESPONSES[400]},
     )
     app.state.ledger = ledger
+    app.state.reports = reports
     problems.install(app)
     app.add_middleware(BodyLimit)
     bearer = HTTPBearer(auto_error=False, description="a token from `ledger token create`")
@@ -236,9 +254,9 @@ def create_app(ledger: Ledger | None = None) -> FastAPI:
                       known_at: datetime | None, fmt: str) -> Any:
         allow(who, READERS, "read reports")
         in_scope(who, region)
-        compute, columns = REPORTS[kind]
+        _, columns = REPORTS[kind]
         on = as_of or china_date(ledger.clock())
-        report = compute(all_people(ledger.store, on=on, known_at=known_at), region, year, on)
+        report = reports.report(kind, region, year, on, known_at)
         return export(report, fmt, columns, f"{kind}-{region}-{year}-{on}")
 
     def other_report(kind: str):

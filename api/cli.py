@@ -103,8 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.demo import YEAR, plan, record_all
-    from projections.enrollment import enrollment_report
-    from projections.people import all_people
+    from projections.service import Reports
 
     ledger = _ledger()
     planned = list(plan(args.scale, args.seed))
@@ -116,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"recorded in {elapsed:.1f} s")
 
     # The same report the bureau reads, as of the end of the coverage year.
-    report = enrollment_report(all_people(ledger.store), "500114", YEAR, date(YEAR, 12, 31))
+    report = Reports(ledger.store, ledger.env).report("enrollment", "500114", YEAR, date(YEAR, 12, 31))
     print()
     print(f"{'code':<10} {'township':<8} {'population':>10} {'target':>7} {'target/' + str(args.scale):>10} "
           f"{'enrolled':>8} {'paid':>6} {'paid/target':>11}")
@@ -157,12 +156,13 @@ def _print_table(report: dict, columns: list[str], args: argparse.Namespace, on:
 def cmd_report(args: argparse.Namespace) -> int:
     from domain.dates import china_date, now
     from projections.export import to_csv, to_xlsx
-    from projections.people import all_people
     from projections.reports import REPORTS
+    from projections.service import Reports
 
-    compute, columns = REPORTS[args.report]
+    _, columns = REPORTS[args.report]
     on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
-    report = compute(all_people(_ledger().store, on=on, known_at=_moment(args.known_at)), args.region, args.year, on)
+    ledger = _ledger()
+    report = Reports(ledger.store, ledger.env).report(args.report, args.region, args.year, on, _moment(args.known_at))
     if args.format == "table":
         if args.report == "enrollment":
             _print_enrollment_table(report, args, on)
@@ -242,7 +242,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    app = create_app(_ledger())
+    app = create_app(_ledger(), follow=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
     return 0
 

@@ -146,7 +146,8 @@ class Ledger:
     """Commands and per-person queries over one event store."""
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = now):
-        self.store = open_store(storage_env() if env is None else env)
+        self.env = storage_env() if env is None else env
+        self.store = open_store(self.env)
         self.committer = GroupCommit(self._insert)
         self.clock = clock
         self._batch: UnitOfWork | None = None

@@ -7,6 +7,8 @@ LEDGER_DATABASE_URL=postgresql://user:password@host:port/dbname is set.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -112,15 +114,17 @@ class EventStore(Application):
 _SCHEMA_LOCK = 4_711_2021
 
 
-def open_store(env: dict[str, str]) -> EventStore:
-    """The store, its tables created if missing.
+@contextmanager
+def schema_lock(env: dict[str, str]) -> Iterator[None]:
+    """On PostgreSQL, let one process at a time create tables.
 
-    On PostgreSQL, two processes starting at once would run the library's CREATE TABLE IF NOT
-    EXISTS concurrently, which PostgreSQL refuses ("tuple concurrently updated"); an advisory
-    lock makes them take turns.
+    Two processes starting at once would run the library's CREATE TABLE IF NOT EXISTS
+    concurrently, which PostgreSQL refuses ("tuple concurrently updated"); an advisory lock makes
+    them take turns. SQLite needs nothing: its writers already take turns.
     """
     if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
-        return EventStore(env=env)
+        yield
+        return
     import psycopg
 
     with psycopg.connect(
@@ -130,9 +134,15 @@ def open_store(env: dict[str, str]) -> EventStore:
     ) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
-            return EventStore(env=env)
+            yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+def open_store(env: dict[str, str]) -> EventStore:
+    """The store, its tables created if missing."""
+    with schema_lock(env):
+        return EventStore(env=env)
 
 
 def storage_env(environ: dict[str, str] | None = None) -> dict[str, str]:

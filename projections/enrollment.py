@@ -4,19 +4,25 @@ assisted persons and assisted enrolled, as of a date and as known at a time."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from domain.coverage import enrollment_view
-from domain.person import Person
 from domain.regions import name_of
 from projections.reference import child_regions, target_tables
 
 COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "covered", "assisted",
            "assisted_enrolled", "rate_of_population", "rate_of_target"]
 COUNTS = ["enrolled", "paid", "covered", "assisted", "assisted_enrolled"]
+
+
+class Source(Protocol):
+    """Where a report's figures come from: the projection (queries.py) or a brute-force fold (brute.py)."""
+
+    def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]: ...
+    def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]: ...
+    def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]: ...
+    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]: ...
 
 
 def rate(part: int, whole: int | None) -> str | None:
@@ -26,26 +32,10 @@ def rate(part: int, whole: int | None) -> str | None:
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
-def person_counts(person: Person, year: int, on: date) -> dict[str, int]:
-    view = enrollment_view(person, year, on)
-    enrolled = view.status not in ("not_enrolled", "cancelled")
-    assisted = bool(person.categories_held(on))
-    return {
-        "enrolled": int(enrolled),
-        "paid": int(view.status == "paid"),
-        "covered": int(view.covered_on(on)),
-        "assisted": int(assisted),
-        "assisted_enrolled": int(assisted and enrolled),
-    }
-
-
-def enrollment_report(people: Iterable[Person], region: str, year: int, on: date) -> dict[str, Any]:
+def enrollment_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
     children = child_regions(region, year)
     width = len(children[0][0]) if children else len(region) + 3
-    counts: dict[str, Counter[str]] = {}
-    for person in people:
-        if person.region.startswith(region):
-            counts.setdefault(person.region[:width], Counter()).update(person_counts(person, year, on))
+    counts = source.enrollment_counts(region, width, year, on)
     table = target_tables().get((region, year))
     figures = {r.code: (r.population, r.target) for r in table.rows} if table else {}
     warnings = list(table.warnings) if table else [f"no target table for region {region} and year {year}"]
@@ -53,7 +43,7 @@ def enrollment_report(people: Iterable[Person], region: str, year: int, on: date
     listed = {code for code, _ in children}
     extra = sorted(set(counts) - listed)
     if extra:
-        warnings.append(f"persons registered in regions the table does not list: {', '.join(extra)}")
+        warnings.append(f"persons enrolled or assisted in regions the table does not list: {', '.join(extra)}")
     for code, name in [*children, *((c, name_of(c)) for c in extra)]:
         population, target = figures.get(code, (None, None))
         c = counts.get(code, Counter())

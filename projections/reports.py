@@ -1,23 +1,16 @@
 """Subsidies by funder, collections by channel, assisted persons not enrolled: as of a date, as
-known at a time, from persons folded that way (the same exact basis as the enrollment report).
+known at a time, from a Source: the projection's rows, or the brute-force fold they are tested against.
 REPORTS names all four reports, the enrollment report included, for the API and the CLI."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from domain.categories import chinese_name
-from domain.coverage import enrollment_view
-from domain.dates import china_date
-from domain.idnumber import mask
 from domain.money import yuan
-from domain.person import Person
-from domain.policy import policy_by_id
 from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
-from projections.enrollment import enrollment_report
+from projections.enrollment import Source, enrollment_report
 from projections.reference import region_name
 
 SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount"]
@@ -25,21 +18,9 @@ COLLECTION_COLUMNS = ["day", "channel", "collection_point", "payments", "amount"
 UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories"]
 
 
-def subsidies_report(people: Iterable[Person], region: str, year: int, on: date) -> dict[str, Any]:
+def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
     """Persons and amounts per funder and category, for enrollments not cancelled on the date."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    funders: dict[str, str] = {}
-    for person in people:
-        if not person.region.startswith(region):
-            continue
-        view = enrollment_view(person, year, on)
-        if view.subsidy is None or view.status in ("not_enrolled", "cancelled"):
-            continue
-        # Funder codes repeat across regions with different departments: name them from the policy.
-        funders[view.subsidy.funder] = policy_by_id(view.policy).funders.get(view.subsidy.funder, view.subsidy.funder)
-        entry = groups[(view.subsidy.funder, view.subsidy.category)]
-        entry[0] += 1
-        entry[1] += view.subsidy.amount_fen
+    groups, funders = source.subsidy_groups(region, year, on)
     rows = [
         {"funder": f, "funder_name": funders.get(f, f), "category": c, "category_name": chinese_name(c),
          "persons": n, "amount": yuan(fen)}
@@ -50,18 +31,9 @@ def subsidies_report(people: Iterable[Person], region: str, year: int, on: date)
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total, "warnings": []}
 
 
-def collections_report(people: Iterable[Person], region: str, year: int, on: date) -> dict[str, Any]:
+def collections_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
     """Payments per day, channel and collection point, with the cash receipts listed."""
-    groups: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, []])
-    for person in people:
-        if not person.region.startswith(region) or year not in person.enrollments:
-            continue
-        for p in person.enrollments[year].payments.values():
-            entry = groups[(china_date(p.paid_at).isoformat(), p.channel, p.collection_point or "")]
-            entry[0] += 1
-            entry[1] += p.amount_fen
-            if p.channel == "cash":
-                entry[2].append(p.receipt_no or "")
+    groups = source.payment_groups(region, year, on)
     rows = [
         {"day": d, "channel": ch, "collection_point": pt, "payments": n, "amount": yuan(fen),
          "cash_receipts": " ".join(sorted(receipts))}
@@ -72,18 +44,12 @@ def collections_report(people: Iterable[Person], region: str, year: int, on: dat
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total, "warnings": []}
 
 
-def unenrolled_assisted_report(people: Iterable[Person], region: str, year: int, on: date) -> dict[str, Any]:
+def unenrolled_assisted_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
     """应保未保: persons holding any certified category on the date, not enrolled for the year, by village."""
-    rows = []
-    for person in people:
-        if not person.region.startswith(region):
-            continue
-        held = person.categories_held(on)
-        if not held or enrollment_view(person, year, on).status not in ("not_enrolled", "cancelled"):
-            continue
-        rows.append({"village": person.region, "village_name": region_name(person.region), "id_number": mask(person.id_number),
-                     "name": person.name, "categories": " ".join(sorted(held))})
-    rows.sort(key=lambda r: (r["village"], r["id_number"]))
+    rows = [{"village": village, "village_name": region_name(village), "id_number": id_mask, "name": name,
+             "categories": categories}
+            for village, id_mask, name, categories in source.unenrolled_assisted(region, year, on)]
+    rows.sort(key=lambda r: (r["village"], r["id_number"], r["name"], r["categories"]))
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "warnings": []}
 
 

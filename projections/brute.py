@@ -1,0 +1,74 @@
+"""The reports' figures by brute force: every person folded as of D, as known at T, then counted.
+
+Exact by definition and slow by design (a full scan of the log): the reference the projection's
+queries (projections/queries.py) are tested against.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date
+from typing import Any
+
+from domain.coverage import enrollment_view
+from domain.dates import china_date
+from domain.idnumber import mask
+from domain.person import Person
+from domain.policy import policy_by_id
+
+LIVE = ("not_enrolled", "cancelled")  # statuses that are not (or no longer) an enrollment
+
+
+class PeopleSource:
+    def __init__(self, people: list[Person]):
+        self.people = people
+
+    def _in(self, region: str) -> list[Person]:
+        return [p for p in self.people if p.region.startswith(region)]
+
+    def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
+        counts: dict[str, Counter[str]] = {}
+        for person in self._in(region):
+            view = enrollment_view(person, year, on)
+            enrolled = view.status not in LIVE
+            assisted = bool(person.categories_held(on))
+            figures = {"enrolled": int(enrolled), "paid": int(view.status == "paid"), "covered": int(view.covered_on(on)),
+                       "assisted": int(assisted), "assisted_enrolled": int(assisted and enrolled)}
+            if any(figures.values()) or year in person.enrollments:
+                counts.setdefault(person.region[:width], Counter()).update(figures)
+        return counts
+
+    def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
+        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        names: dict[str, str] = {}
+        for person in self._in(region):
+            view = enrollment_view(person, year, on)
+            if view.subsidy is None or view.status in LIVE:
+                continue
+            # Funder codes repeat across regions with different departments: name them from the policy.
+            names[view.subsidy.funder] = policy_by_id(view.policy).funders.get(view.subsidy.funder, view.subsidy.funder)
+            entry = groups[(view.subsidy.funder, view.subsidy.category)]
+            entry[0] += 1
+            entry[1] += view.subsidy.amount_fen
+        return groups, names
+
+    def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
+        groups: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, []])
+        for person in self._in(region):
+            if year not in person.enrollments:
+                continue
+            for p in person.enrollments[year].payments.values():
+                entry = groups[(china_date(p.paid_at).isoformat(), p.channel, p.collection_point or "")]
+                entry[0] += 1
+                entry[1] += p.amount_fen
+                if p.channel == "cash":
+                    entry[2].append(p.receipt_no or "")
+        return groups
+
+    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]:
+        found = []
+        for person in self._in(region):
+            held = person.categories_held(on)
+            if held and enrollment_view(person, year, on).status in LIVE:
+                found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held))))
+        return found

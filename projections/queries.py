@@ -1,0 +1,93 @@
+"""The reports' figures read from the projection's rows: "as of D, as known at T" is a query.
+
+Each method answers what a report groups, for one region, year, effective date D and recording
+time T, from the row versions believed at T (projections/intervals.py) whose days hold D.
+projections/brute.py answers the same questions by folding every person: the tests hold the two
+equal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from typing import Any
+
+from projections.intervals import OPEN, micros, path
+from projections.rows import ASSISTED
+from projections.viewstore import ViewStore
+
+
+class ViewSource:
+    def __init__(self, views: ViewStore, known_at: datetime | None = None):
+        self.views = views
+        self.q = OPEN if known_at is None else micros(known_at)
+
+    def _believed(self, table: str, columns: str, years: tuple[int, ...], region: str, on: date) -> tuple[str, list[Any]]:
+        """The rows of `table` believed at T and true on D: two index ranges per tree node."""
+        left, right = path(self.q)
+        d = on.toordinal()
+        year_list = ",".join(str(int(y)) for y in years)
+        common = f"year IN ({year_list}) AND eff_lo <= ? AND eff_hi >= ? AND region LIKE ?"
+        parts, params = [], []
+        if left:
+            parts.append(f"SELECT {columns} FROM {table} WHERE node IN ({','.join(map(str, left))}) AND rec_hi >= ? AND {common}")
+            params += [self.q, d, d, region + "%"]
+        parts.append(f"SELECT {columns} FROM {table} WHERE node IN ({','.join(map(str, right))}) AND rec_lo <= ? AND {common}")
+        params += [self.q, d, d, region + "%"]
+        return " UNION ALL ".join(parts), params
+
+    def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
+        d = on.toordinal()
+        rows, params = self._believed(
+            self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories",
+            (year, ASSISTED), region, on)
+        sql = (
+            f"SELECT substr(region, 1, {int(width)}) AS child, year, sum(enrolled), sum(paid),"
+            " sum(CASE WHEN benefit_start > 0 AND benefit_start <= ? AND benefit_end >= ? THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN categories <> '' AND enrolled = 1 THEN 1 ELSE 0 END), count(*)"
+            f" FROM ({rows}) AS believed GROUP BY child, year"
+        )
+        counts: dict[str, Counter[str]] = {}
+        for child, y, enrolled, paid, covered, assisted_enrolled, n in self.views.query(sql, [d, d, *params]):
+            c = counts.setdefault(child, Counter())
+            if y == ASSISTED:
+                c["assisted"] += int(n)  # a person-level row exists only while a category is held
+            else:
+                c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered),
+                         assisted_enrolled=int(assisted_enrolled))
+        return counts
+
+    def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
+        rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, enrolled",
+                                      (year,), region, on)
+        sql = (f"SELECT funder, funder_name, category, count(*), sum(subsidy_fen) FROM ({rows}) AS believed"
+               " WHERE enrolled = 1 AND category <> '' GROUP BY funder, funder_name, category")
+        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        names: dict[str, str] = {}
+        for funder, name, category, n, fen in self.views.query(sql, params):
+            names[funder] = name
+            entry = groups[(funder, category)]
+            entry[0] += int(n)
+            entry[1] += int(fen)
+        return groups, names
+
+    def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
+        rows, params = self._believed(self.views.payment_rows, "day, channel, collection_point, amount_fen, receipt_no",
+                                      (year,), region, on)
+        groups: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, []])
+        for day, channel, point, fen, receipt in self.views.query(rows, params):
+            entry = groups[(date.fromordinal(day).isoformat(), channel, point)]
+            entry[0] += 1
+            entry[1] += int(fen)
+            if channel == "cash":
+                entry[2].append(receipt)
+        return groups
+
+    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]:
+        """(village, masked id number, name, categories) of assisted persons not enrolled on D."""
+        assisted, params = self._believed(self.views.person_rows, "person, region, id_mask, name, categories",
+                                          (ASSISTED,), region, on)
+        enrolled, more = self._believed(self.views.person_rows, "person, enrolled", (year,), region, on)
+        sql = (f"SELECT region, id_mask, name, categories FROM ({assisted}) AS a"
+               f" WHERE a.person NOT IN (SELECT person FROM ({enrolled}) AS e WHERE e.enrolled = 1)")
+        return [tuple(r) for r in self.views.query(sql, [*params, *more])]

@@ -1,0 +1,177 @@
+"""Where the report projection keeps its rows and its position in the event log.
+
+The library's tracking recorders (SQLite, PostgreSQL) record the position; this module adds the
+row tables to the same recorder, so a batch's rows and its position commit in one transaction:
+a batch is either wholly applied and counted, or not at all (exactly once). Single-row tracking
+refuses a position that does not advance, so two followers racing on one batch cannot both apply it.
+
+SQLite: the rows live in their own file beside the ledger's (LEDGER_VIEWS_DB, default ledger.db ->
+ledger.views.db), so rebuilding or catching up never holds the ledger's write lock. PostgreSQL:
+tables person_rows, payment_rows and views_tracking in the ledger's own database and schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
+
+from domain.store import schema_lock
+from projections.rows import PaymentFacts, Row, YearFacts
+
+NAME = "reports"  # the projection's name in the tracking table
+
+_RANGES = ["rec_lo", "rec_hi", "node", "eff_lo", "eff_hi"]  # the order of Row
+PERSON_COLUMNS = ["person", *_RANGES, *YearFacts._fields]
+PAYMENT_COLUMNS = ["person", *_RANGES, *PaymentFacts._fields]
+_TEXT = {"region", "categories", "funder", "funder_name", "category", "name", "id_mask", "payment_id",
+         "channel", "collection_point", "receipt_no"}
+
+
+def _table_sql(table: str, columns: list[str], person_type: str, int_type: str) -> list[str]:
+    cols = ", ".join(
+        f"{c} {person_type if c == 'person' else 'TEXT' if c in _TEXT else int_type} NOT NULL" for c in columns
+    )
+    # The two interval-tree indexes (projections/intervals.py) and one to replace a person's rows.
+    return [
+        f"CREATE TABLE IF NOT EXISTS {{s}}{table} ({cols})",
+        f"CREATE INDEX IF NOT EXISTS {table}_upper ON {{s}}{table} (year, node, rec_hi)",
+        f"CREATE INDEX IF NOT EXISTS {table}_lower ON {{s}}{table} (year, node, rec_lo)",
+        f"CREATE INDEX IF NOT EXISTS {table}_person ON {{s}}{table} (person)",
+    ]
+
+
+def _all_tables(person_type: str, int_type: str) -> list[str]:
+    return [*_table_sql("person_rows", PERSON_COLUMNS, person_type, int_type),
+            *_table_sql("payment_rows", PAYMENT_COLUMNS, person_type, int_type)]
+
+
+class SQLiteViewRecorder(SQLiteTrackingRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(),
+                *(s.format(s="") for s in _all_tables("TEXT", "INTEGER"))]
+
+
+class PostgresViewRecorder(PostgresTrackingRecorder):
+    def __init__(self, datastore: Any, **kwargs: Any):
+        super().__init__(datastore, **kwargs)
+        schema = Identifier(datastore.schema).as_string() + "."
+        for statement in _all_tables("UUID", "BIGINT"):
+            # Index names are per schema in PostgreSQL: no schema prefix for them.
+            self.sql_create_statements.append(SQL(statement.replace("{s}", schema)))  # type: ignore[arg-type]
+
+
+def views_env(store_env: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    import os
+
+    environ = dict(os.environ if environ is None else environ)
+    env = dict(store_env)
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        ledger_db = Path(env.get("SQLITE_DBNAME", "ledger.db"))
+        env["SQLITE_DBNAME"] = environ.get("LEDGER_VIEWS_DB") or str(ledger_db.with_suffix(".views" + ledger_db.suffix))
+    return env
+
+
+class ViewStore:
+    """The projection's rows and position, on SQLite or PostgreSQL."""
+
+    def __init__(self, env: dict[str, str], shared: Any = None):
+        """`shared`: the ledger's PostgreSQL datastore, whose connection pool the rows then use
+        (same database, so no second pool). SQLite rows get their own file and datastore."""
+        self.postgres = env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+        self.factory = None
+        with schema_lock(env):
+            if self.postgres and shared is not None:
+                self.recorder = PostgresViewRecorder(shared, tracking_table_name="views_tracking")
+                self.recorder.create_table()
+            else:
+                self.factory = InfrastructureFactory.construct(Environment("views", env))
+                self.recorder = self.factory.tracking_recorder(
+                    PostgresViewRecorder if self.postgres else SQLiteViewRecorder)
+        prefix = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
+        self.person_rows = prefix + "person_rows"
+        self.payment_rows = prefix + "payment_rows"
+        self.tracking_table = (
+            prefix + Identifier(self.recorder.tracking_table_name).as_string() if self.postgres else "tracking"
+        )
+
+    def close(self) -> None:
+        if self.factory is not None:
+            self.factory.close()
+
+    # -- position ----------------------------------------------------------------------------
+    def position(self) -> int:
+        return self.recorder.max_tracking_id(NAME) or 0
+
+    # -- writing -----------------------------------------------------------------------------
+    def apply(self, replaced: Sequence[UUID], rows: dict[UUID, list[Row]], position: int) -> None:
+        """Replace the rows of `replaced` persons, add `rows`, record `position`: one transaction."""
+        with self.recorder.datastore.transaction(commit=True) as c:
+            if replaced:
+                self._delete(c, list(replaced))
+            people = [(pid, r) for pid, rs in rows.items() for r in rs]
+            self._insert(c, self.person_rows, PERSON_COLUMNS,
+                         [(self._pid(pid), *r[:5], *r.facts) for pid, r in people if isinstance(r.facts, YearFacts)])
+            self._insert(c, self.payment_rows, PAYMENT_COLUMNS,
+                         [(self._pid(pid), *r[:5], *r.facts) for pid, r in people if isinstance(r.facts, PaymentFacts)])
+            self.recorder._insert_tracking(c, Tracking(NAME, position))
+
+    def clear(self) -> None:
+        """Back to zero, rows and position together (the start of a rebuild)."""
+        with self.recorder.datastore.transaction(commit=True) as c:
+            for table in (self.person_rows, self.payment_rows):
+                c.execute(f"DELETE FROM {table}")
+            c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = ?"), (NAME,))
+
+    def _pid(self, pid: UUID) -> Any:
+        return pid if self.postgres else pid.hex
+
+    def _delete(self, c: Any, people: list[UUID]) -> None:
+        for table in (self.person_rows, self.payment_rows):
+            if self.postgres:
+                c.execute(f"DELETE FROM {table} WHERE person = ANY(%s)", (people,))
+            else:
+                for start in range(0, len(people), 500):
+                    chunk = [p.hex for p in people[start:start + 500]]
+                    c.execute(f"DELETE FROM {table} WHERE person IN ({','.join('?' * len(chunk))})", chunk)
+
+    def _insert(self, c: Any, table: str, columns: list[str], values: list[tuple]) -> None:
+        if not values:
+            return
+        if self.postgres:
+            # COPY: fast, and free of the pipelined-executemany deadlock large batches meet (psycopg#685).
+            with c.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for v in values:
+                    copy.write_row(v)
+        else:
+            c.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(columns))})", values)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.postgres else statement
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        with self.recorder.datastore.transaction(commit=False) as c:
+            yield c
+
+    def query(self, statement: str, params: Sequence[Any]) -> list[tuple]:
+        with self.reading() as c:
+            if self.postgres:
+                from psycopg.rows import tuple_row
+
+                c = c.connection.cursor(row_factory=tuple_row)  # the library's cursors return dicts
+            c.execute(self._sql(statement), list(params))
+            return [tuple(r) for r in c.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        return {t.rsplit(".", 1)[-1]: self.query(f"SELECT count(*) FROM {t}", [])[0][0]
+                for t in (self.person_rows, self.payment_rows)}
