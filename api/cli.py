@@ -128,6 +128,84 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- projections --------------------------------------------------------------------------------
+
+
+def _reports():
+    from projections.service import Reports
+
+    ledger = _ledger()
+    return Reports(ledger.store, ledger.env)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    reports = _reports()
+    follower = reports.follower
+    head = follower.head()
+    print(f"rebuilding the report projection from zero: {head:,} events in the ledger")
+    started = time.perf_counter()
+    with tqdm(total=head, unit="event", unit_scale=True, disable=args.quiet) as bar:
+        applied = follower.rebuild(bar.update)
+    elapsed = time.perf_counter() - started
+    status = follower.status(rows=True)
+    rate = f"{applied / elapsed:,.0f} events/s" if elapsed > 0 else "-"
+    print(f"rebuilt in {elapsed:.1f} s ({rate}); position {status.position:,}; "
+          + ", ".join(f"{n:,} {table}" for table, n in (status.rows or {}).items()))
+    return 0
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    status = _reports().follower.status(rows=True)
+    figures = {"projection": "reports", "position": status.position, "head": status.head, "lag": status.lag,
+               "rows": status.rows}
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"reports: position {status.position:,} of {status.head:,} (lag {status.lag:,} events); "
+              + ", ".join(f"{n:,} {table}" for table, n in (status.rows or {}).items()))
+    return 0
+
+
+def cmd_projections_run(args: argparse.Namespace) -> int:
+    """Follow the log in this process until interrupted (SIGINT or SIGTERM)."""
+    import signal
+    import threading
+
+    follower = _reports().follower
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    print(f"following the ledger from position {follower.views.position():,}; Ctrl-C to stop", flush=True)
+    while not stopping.is_set():
+        applied = follower.catch_up(stop=stopping)
+        if applied:
+            status = follower.status()
+            print(f"applied {applied:,} events; position {status.position:,}, lag {status.lag:,}", flush=True)
+        stopping.wait(args.interval)
+    return 0
+
+
+# -- targets ------------------------------------------------------------------------------------
+
+
+def cmd_targets_load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from api.target_import import parse_table
+    from projections import targets
+
+    path = Path(args.file)
+    table = parse_table(path.read_bytes(), args.year, path.name, args.region, args.population_column, args.target_column)
+    stored = targets.load(_ledger().store, table, args.actor)
+    print(f"loaded {len(stored.rows)} regions below {stored.region} for {stored.year} (version {stored.originator_version}):"
+          f" population {sum(r.population for r in stored.rows):,}, target {sum(r.target for r in stored.rows):,}")
+    for warning in stored.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
 # -- reports ----------------------------------------------------------------------------------
 
 
@@ -347,6 +425,29 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
     revoke.set_defaults(func=cmd_token_revoke)
+
+    rebuild = sub.add_parser("rebuild", help="rebuild the report projection from zero")
+    rebuild.add_argument("--quiet", action="store_true", help="no progress bar")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    projections = sub.add_parser("projections", help="the report projection: status, run").add_subparsers(
+        dest="action", required=True)
+    status = projections.add_parser("status", help="position in the log, lag, rows")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_projections_status)
+    run = projections.add_parser("run", help="follow the log in this process (beside or instead of `serve`)")
+    run.add_argument("--interval", type=float, default=1.0, help="seconds between polls when caught up")
+    run.set_defaults(func=cmd_projections_run)
+
+    targets = sub.add_parser("targets", help="target tables (任务分配表)").add_subparsers(dest="action", required=True)
+    load = targets.add_parser("load", help="load a target table: CSV with region code, name, population, target")
+    load.add_argument("file")
+    load.add_argument("--year", type=int, required=True)
+    load.add_argument("--region", help="the parent region (default: the parent of the rows' codes)")
+    load.add_argument("--population-column", help="when the header does not make it plain")
+    load.add_argument("--target-column", help="when the header does not make it plain (e.g. two years)")
+    load.add_argument("--actor", default="cli", help="who is loading it, for the audit trail")
+    load.set_defaults(func=cmd_targets_load)
 
     history = sub.add_parser("history", help="every event about a person, oldest first")
     history.add_argument("id_number")

@@ -163,3 +163,27 @@ class TransactionIdClaimed(Event, frozen=True, kw_only=True):
     person_id: UUID
     payment_id: str
     person_version: int
+
+
+# -- reference data ----------------------------------------------------------------------------
+
+
+class TargetRowLoaded(msgspec.Struct, frozen=True):
+    code: str
+    name: str
+    population: int
+    target: int
+
+
+class TargetTableLoaded(Event, frozen=True, kw_only=True):
+    """任务分配表: a target table loaded by an operator (`ledger targets load`), one stream per
+    region and year; loading again appends a version, and a report known at T uses the one loaded by T."""
+
+    world_event: ClassVar[bool] = False
+    region: str
+    year: int
+    source: str  # the file's name, for the auditor
+    rows: list[TargetRowLoaded]
+    printed_population: int | None = None
+    printed_target: int | None = None
+    warnings: list[str] = []

@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from domain.regions import name_of
-from projections.reference import child_regions, target_tables
+from projections.reference import TargetTable, child_regions, target_tables
 
 COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "covered", "assisted",
            "assisted_enrolled", "rate_of_population", "rate_of_target"]
@@ -32,11 +32,15 @@ def rate(part: int, whole: int | None) -> str | None:
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
-def enrollment_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
-    children = child_regions(region, year)
+def enrollment_report(source: Source, region: str, year: int, on: date,
+                      table: TargetTable | None | bool = True) -> dict[str, Any]:
+    """`table`: the target table to report against (projections/targets.py finds loaded ones);
+    True for the one shipped with the product."""
+    if table is True:
+        table = target_tables().get((region, year))
+    children = [(r.code, r.name) for r in table.rows] if table else child_regions(region, year)
     width = len(children[0][0]) if children else len(region) + 3
     counts = source.enrollment_counts(region, width, year, on)
-    table = target_tables().get((region, year))
     figures = {r.code: (r.population, r.target) for r in table.rows} if table else {}
     warnings = list(table.warnings) if table else [f"no target table for region {region} and year {year}"]
     rows = []

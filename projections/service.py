@@ -6,6 +6,8 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.store import EventStore
+from projections import targets
+from projections.enrollment import enrollment_report
 from projections.follower import Follower
 from projections.queries import ViewSource
 from projections.reports import REPORTS
@@ -14,6 +16,7 @@ from projections.viewstore import ViewStore, views_env
 
 class Reports:
     def __init__(self, store: EventStore, env: dict[str, str]):
+        self.store = store
         self.views = ViewStore(views_env(env), shared=getattr(store.recorder, "datastore", None))
         self.follower = Follower(store, self.views)
 
@@ -24,5 +27,8 @@ class Reports:
         """One report; everything recorded before the request is in it (the projection catches
         up first, which costs nothing when a follower already keeps it current)."""
         self.follower.catch_up()
+        source = ViewSource(self.views, known_at)
+        if kind == "enrollment":
+            return enrollment_report(source, region, year, on, targets.find(self.store, region, year, known_at))
         compute, _ = REPORTS[kind]
-        return compute(ViewSource(self.views, known_at), region, year, on)
+        return compute(source, region, year, on)
