@@ -15,8 +15,8 @@ about one fold per event, whatever the number of segments and versions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date
 from typing import NamedTuple
 from uuid import UUID
 
@@ -108,13 +108,15 @@ def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
 
 def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     """Every row version of one person, from all their events (any order of recording)."""
-    events = [e for e in events if isinstance(e, PERSON_EVENTS)]
-    events.sort(key=lambda e: e.originator_version)
+    stream = sorted((e for e in events if isinstance(e, PERSON_EVENTS)), key=lambda e: e.originator_version)
+    # Each event once: its recording time, and the day from which a question "as of D" includes it
+    # (registrations and corrections: always, so day 0).
+    timed = [(e.recorded_at, effective_day(e).toordinal() if e.world_event else 0, e) for e in stream]
     memo: dict[tuple[int, ...], tuple[list[YearFacts], list[PaymentFacts]]] = {}
     opened: dict[tuple, int] = {}  # (eff_lo, eff_hi, facts) -> rec_lo of the version that opened it
     rows: list[Row] = []
-    for moment in sorted({e.recorded_at for e in events}):
-        known = [e for e in events if e.recorded_at <= moment]
+    for moment in sorted({t for t, _, _ in timed}):
+        known = [(day, e) for t, day, e in timed if t <= moment]
         t = micros(moment)
         current = set(_segments(pid, known, memo))
         for key in [k for k in opened if k not in current]:
@@ -127,27 +129,27 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     return rows
 
 
-def _segments(pid: UUID, known: list[ev.Event], memo: dict) -> Iterable[tuple[int, int, YearFacts | PaymentFacts]]:
-    days = sorted({effective_day(e) for e in known if e.world_event})
+def _segments(pid: UUID, known: list[tuple[int, ev.Event]], memo: dict) -> list[tuple[int, int, YearFacts | PaymentFacts]]:
+    days = sorted({day for day, _ in known if day})
     spans: dict[YearFacts | PaymentFacts, list[int]] = {}
+    out = []
     for i, day in enumerate(days):
-        last = days[i + 1] - timedelta(days=1) if i + 1 < len(days) else None
-        included = tuple(e.originator_version for e in known if not e.world_event or effective_day(e) <= day)
+        hi = days[i + 1] - 1 if i + 1 < len(days) else OPEN_DAY
+        included = tuple(e.originator_version for d, e in known if d <= day)
         found = memo.get(included)
         if found is None:
             person = Person(pid)
-            for e in known:
-                if not e.world_event or effective_day(e) <= day:
+            for d, e in known:
+                if d <= day:
                     person.apply(e)
             found = memo[included] = _facts(person)
-        hi = last.toordinal() if last else OPEN_DAY
         for facts in (*found[0], *found[1]):
             span = spans.get(facts)
-            if span is not None and span[1] == day.toordinal() - 1:
+            if span is not None and span[1] == day - 1:
                 span[1] = hi  # the same facts carry on: one longer segment
             else:
                 if span is not None:
-                    yield (span[0], span[1], facts)
-                spans[facts] = [day.toordinal(), hi]
-    for facts, (lo, hi) in spans.items():
-        yield (lo, hi, facts)
+                    out.append((span[0], span[1], facts))
+                spans[facts] = [day, hi]
+    out.extend((lo, hi, facts) for facts, (lo, hi) in spans.items())
+    return out
