@@ -143,6 +143,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     reports = _reports()
     follower = reports.follower
+    follower.batch = args.batch
     head = follower.head()
     print(f"rebuilding the report projection from zero: {head:,} events in the ledger")
     started = time.perf_counter()
@@ -428,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rebuild = sub.add_parser("rebuild", help="rebuild the report projection from zero")
     rebuild.add_argument("--quiet", action="store_true", help="no progress bar")
+    rebuild.add_argument("--batch", type=int, default=20_000, help="events per transaction (default 20000)")
     rebuild.set_defaults(func=cmd_rebuild)
 
     projections = sub.add_parser("projections", help="the report projection: status, run").add_subparsers(

@@ -94,6 +94,20 @@ def store_env(request, tmp_path):
     _drop_schema(schema)
 
 
+def ledger_environ(store_env: dict[str, str]) -> dict[str, str]:
+    """The environment a `ledger` process needs to open the store of `store_env`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "POSTGRES_", "SQLITE_", "PERSISTENCE_"))}
+    if store_env["PERSISTENCE_MODULE"].endswith("sqlite"):
+        env["LEDGER_DB"] = store_env["SQLITE_DBNAME"]
+    else:
+        env["LEDGER_DATABASE_URL"] = (
+            f"postgresql://{store_env['POSTGRES_USER']}@{store_env['POSTGRES_HOST']}:{store_env['POSTGRES_PORT']}"
+            f"/{store_env['POSTGRES_DBNAME']}"
+        )
+        env["LEDGER_DATABASE_SCHEMA"] = store_env["POSTGRES_SCHEMA"]
+    return env
+
+
 @pytest.fixture
 def clock():
     return Clock()

@@ -15,6 +15,8 @@ import shutil
 import tempfile
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -143,24 +145,28 @@ def _moments_to_ask(moments: list[datetime], data) -> list[datetime | None]:
     return [None, *(m + s for m, s in zip(picks, shifts))]
 
 
-class Backend:
-    """A fresh store per example: a temporary SQLite file, or a PostgreSQL schema."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __enter__(self) -> dict[str, str]:
-        if self.name == "sqlite":
-            self.dir = tempfile.mkdtemp()
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(Path(self.dir) / "ledger.db")}
-        env, self.schema = _postgres_env()
-        return env
-
-    def __exit__(self, *exc) -> None:
-        if self.name == "sqlite":
-            shutil.rmtree(self.dir, ignore_errors=True)
+@contextmanager
+def recorded(backend: str, h: tuple) -> Iterator[tuple[Ledger, Reports, list[datetime]]]:
+    """A fresh store (a temporary SQLite file or a PostgreSQL schema) holding the history `h`,
+    with the report projection over it (not yet caught up) and the history's recording times."""
+    if backend == "sqlite":
+        folder = tempfile.mkdtemp()
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(Path(folder) / "ledger.db")}
+    else:
+        env, schema = _postgres_env()
+    clock = Clock()
+    ledger = Ledger(env=env, clock=clock)
+    try:
+        _, moments = record(ledger, clock, *h)
+        reports = Reports(ledger.store, ledger.env)
+        yield ledger, reports, moments
+        reports.close()
+    finally:
+        ledger.close()
+        if backend == "sqlite":
+            shutil.rmtree(folder, ignore_errors=True)
         else:
-            _drop_schema(self.schema)
+            _drop_schema(schema)
 
 
 EXAMPLES = {"sqlite": 150, "postgres": 25}
@@ -171,24 +177,16 @@ def test_every_report_equals_brute_force_at_any_date_and_time(backend):
     @settings(max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=list(HealthCheck))
     @given(history, st.data(), st.integers(1, 7))
     def check(h, data, batch):
-        with Backend(backend) as env:
-            clock = Clock()
-            ledger = Ledger(env=env, clock=clock)
-            try:
-                _, moments = record(ledger, clock, *h)
-                reports = Reports(ledger.store, ledger.env)
-                reports.follower.batch = batch  # small batches: persons split across them
-                reports.follower.catch_up()
-                for known_at in _moments_to_ask(moments, data):
-                    for on in data.draw(st.lists(DAYS, min_size=1, max_size=3)):
-                        source = ViewSource(reports.views, known_at)
-                        for kind, (compute, _) in REPORTS.items():
-                            for region in ("500114", "500114001"):
-                                expected = _brute(ledger, kind, region, on, known_at)
-                                assert compute(source, region, 2021, on) == expected, (kind, region, on, known_at)
-                reports.close()
-            finally:
-                ledger.close()
+        with recorded(backend, h) as (ledger, reports, moments):
+            reports.follower.batch = batch  # small batches: persons split across them
+            reports.follower.catch_up()
+            for known_at in _moments_to_ask(moments, data):
+                for on in data.draw(st.lists(DAYS, min_size=1, max_size=3)):
+                    source = ViewSource(reports.views, known_at)
+                    for kind, (compute, _) in REPORTS.items():
+                        for region in ("500114", "500114001"):
+                            expected = _brute(ledger, kind, region, on, known_at)
+                            assert compute(source, region, 2021, on) == expected, (kind, region, on, known_at)
 
     check()
 
@@ -198,22 +196,14 @@ def test_rebuild_from_zero_gives_identical_rows(backend):
     @settings(max_examples=EXAMPLES[backend] // 2, deadline=None, suppress_health_check=list(HealthCheck))
     @given(history, st.integers(1, 5), st.integers(1, 50))
     def check(h, batch, rebuild_batch):
-        with Backend(backend) as env:
-            clock = Clock()
-            ledger = Ledger(env=env, clock=clock)
-            try:
-                record(ledger, clock, *h)
-                reports = Reports(ledger.store, ledger.env)
-                reports.follower.batch = batch
-                reports.follower.catch_up()
-                followed = _rows(reports)
-                reports.follower.batch = rebuild_batch
-                reports.follower.rebuild()
-                assert _rows(reports) == followed
-                assert reports.follower.status().lag == 0
-                reports.close()
-            finally:
-                ledger.close()
+        with recorded(backend, h) as (_, reports, _):
+            reports.follower.batch = batch
+            reports.follower.catch_up()
+            followed = _rows(reports)
+            reports.follower.batch = rebuild_batch
+            reports.follower.rebuild()
+            assert _rows(reports) == followed
+            assert reports.follower.status().lag == 0
 
     check()
 
@@ -230,37 +220,29 @@ def test_a_follower_killed_mid_batch_resumes_without_loss_or_double_counting(bac
     @settings(max_examples=EXAMPLES[backend] // 2, deadline=None, suppress_health_check=list(HealthCheck))
     @given(history, st.integers(1, 5), st.integers(0, 6))
     def check(h, batch, dies_at):
-        with Backend(backend) as env:
-            clock = Clock()
-            ledger = Ledger(env=env, clock=clock)
-            try:
-                record(ledger, clock, *h)
-                reports = Reports(ledger.store, ledger.env)
-                views = reports.views
-                tracking = type(views.recorder)._insert_tracking
-                calls = {"n": 0}
+        with recorded(backend, h) as (ledger, reports, _):
+            views = reports.views
+            tracking = type(views.recorder)._insert_tracking
+            calls = {"n": 0}
 
-                def dying(self, c, t):
-                    calls["n"] += 1
-                    if calls["n"] > dies_at:
-                        raise Killed  # after the rows, before the position and the commit
-                    return tracking(self, c, t)
+            def dying(self, c, t):
+                calls["n"] += 1
+                if calls["n"] > dies_at:
+                    raise Killed  # after the rows, before the position and the commit
+                return tracking(self, c, t)
 
-                follower = Follower(ledger.store, views, batch)
-                with monkeypatch.context() as m:
-                    m.setattr(type(views.recorder), "_insert_tracking", dying)
-                    try:
-                        follower.catch_up()
-                    except Killed:
-                        assert views.position() < follower.head()  # the dying batch left nothing behind
-                resumed_from = views.position()
-                follower.catch_up()
-                resumed = _rows(reports)
-                assert views.position() == follower.head() >= resumed_from
-                follower.rebuild()
-                assert resumed == _rows(reports)
-                reports.close()
-            finally:
-                ledger.close()
+            follower = Follower(ledger.store, views, batch)
+            with monkeypatch.context() as m:
+                m.setattr(type(views.recorder), "_insert_tracking", dying)
+                try:
+                    follower.catch_up()
+                except Killed:
+                    assert views.position() < follower.head()  # the dying batch left nothing behind
+            resumed_from = views.position()
+            follower.catch_up()
+            resumed = _rows(reports)
+            assert views.position() == follower.head() >= resumed_from
+            follower.rebuild()
+            assert resumed == _rows(reports)
 
     check()

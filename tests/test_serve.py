@@ -1,6 +1,5 @@
 """A real `ledger serve` process on 127.0.0.1, driven over HTTP: concurrency and idempotency."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import make_id
+from conftest import ledger_environ, make_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,14 +29,7 @@ def _ledger(*args: str, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def server(store_env, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "POSTGRES_", "SQLITE_", "PERSISTENCE_"))}
-    if store_env["PERSISTENCE_MODULE"].endswith("sqlite"):
-        env["LEDGER_DB"] = store_env["SQLITE_DBNAME"]
-    else:
-        env["LEDGER_DATABASE_URL"] = (
-            f"postgresql://{store_env['POSTGRES_USER']}@{store_env['POSTGRES_HOST']}:{store_env['POSTGRES_PORT']}/{store_env['POSTGRES_DBNAME']}"
-        )
-        env["LEDGER_DATABASE_SCHEMA"] = store_env["POSTGRES_SCHEMA"]
+    env = ledger_environ(store_env)
     token = _ledger("token", "create", "--role", "admin", "--point", "P-1", "--name", "admin-1", env=env)
     port = _free_port()
     log = open(tmp_path / "serve.log", "w")

@@ -1,0 +1,129 @@
+"""The report projection as operators run it: `ledger rebuild` (killed and resumed),
+`ledger projections status` and `run`, the follower inside `ledger serve`, `ledger targets load`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from conftest import BUREAU, CLERK, ledger_environ, make_id
+from domain.ledger import Ledger
+from projections.service import Reports
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ledger(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          check=check)
+
+
+def status(env: dict[str, str]) -> dict:
+    return json.loads(ledger("projections", "status", "--json", env=env).stdout)
+
+
+def rows(store_env: dict[str, str]) -> list[tuple]:
+    led = Ledger(env=store_env)
+    try:
+        reports = Reports(led.store, led.env)
+        views = reports.views
+        found = sorted(tuple(str(v) for v in r) for t in (views.person_rows, views.payment_rows)
+                       for r in views.query(f"SELECT * FROM {t}", []))
+        reports.close()
+        return found
+    finally:
+        led.close()
+
+
+def test_rebuild_killed_part_way_resumes_to_the_same_rows(store_env):
+    env = ledger_environ(store_env)
+    ledger("demo", "--scale", "200", "--quiet", env=env)  # 2,800 persons; the demo's report catches up
+    clean = rows(store_env)
+    first = status(env)
+    assert first["lag"] == 0 and first["position"] == first["head"] > 10_000
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "rebuild", "--batch", "500", "--quiet"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while status(env)["position"] in (0, first["head"]) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    part_way = status(env)
+    assert 0 < part_way["position"] < part_way["head"] and part_way["lag"] > 0
+    # Any reader catches up from where the killed rebuild stopped.
+    report = json.loads(ledger("report", "enrollment", "--region", "500114", "--year", "2021", "--as-of", "2021-12-31",
+                               "--format", "json", env=env).stdout)
+    assert report["total"]["enrolled"] > 2000
+    assert status(env)["lag"] == 0
+    assert rows(store_env) == clean
+    out = ledger("rebuild", "--quiet", env=env).stdout
+    assert "events/s" in out and rows(store_env) == clean
+
+
+def test_projections_run_follows_new_events_in_its_own_process(store_env, clock):
+    env = ledger_environ(store_env)
+    runner = subprocess.Popen([sys.executable, "-m", "api.cli", "projections", "run", "--interval", "0.1"], env=env,
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        led = Ledger(env=store_env, clock=clock)
+        number = make_id(date(1990, 5, 1))
+        led.register(CLERK, id_number=number, name="王芳", region="500114001001")
+        led.change_identity(BUREAU, id_number=number, category="dibao", action="certify", effective_on=date(2020, 1, 1))
+        led.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = status(env)
+            if now["head"] > 0 and now["lag"] == 0:
+                break
+            time.sleep(0.1)
+        assert now["lag"] == 0 and now["rows"]["person_rows"] == 1  # the assisted person's row
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        out, _ = runner.communicate(timeout=30)
+    assert runner.returncode == 0, out
+    assert "following the ledger" in out
+
+
+def test_targets_load_keeps_the_warning_and_the_versions(store_env, tmp_path):
+    env = ledger_environ(store_env)
+    table = tmp_path / "chaqi-2022.csv"
+    table.write_text("区划代码,名称,常住人口,2022任务数\n430623110201,同福村,4400,4200\n430623110202,注北村,2500,2450\n"
+                     ",合计,6900,6600\n", encoding="gb18030")
+    out = ledger("targets", "load", str(table), "--year", "2022", env=env).stdout
+    assert "loaded 2 regions below 430623110 for 2022 (version 1)" in out
+    assert "sums to 6,650 while the file prints 6,600" in out
+    report = json.loads(ledger("report", "enrollment", "--region", "430623110", "--year", "2022", "--format", "json",
+                               env=env).stdout)
+    assert [(r["region"], r["population"], r["target"]) for r in report["rows"]] == [
+        ("430623110201", 4400, 4200), ("430623110202", 2500, 2450)]
+    assert report["total"]["target"] == 6650
+    assert any("6,650 while the file prints 6,600" in w for w in report["warnings"])
+    between = datetime.now(timezone.utc).isoformat()
+    table.write_text("区划代码,名称,常住人口,2022任务数\n430623110201,同福村,4400,4300\n430623110202,注北村,2500,2450\n",
+                     encoding="utf-8")
+    assert "(version 2)" in ledger("targets", "load", str(table), "--year", "2022", env=env).stdout
+    now = json.loads(ledger("report", "enrollment", "--region", "430623110", "--year", "2022", "--format", "json",
+                            env=env).stdout)
+    then = json.loads(ledger("report", "enrollment", "--region", "430623110", "--year", "2022", "--format", "json",
+                             "--known-at", between, env=env).stdout)
+    assert (now["total"]["target"], now["warnings"]) == (6750, [])
+    assert then["total"]["target"] == 6650  # as known before the second load
+
+
+def test_targets_load_refuses_a_bad_file_and_writes_nothing(store_env, tmp_path):
+    env = ledger_environ(store_env)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("region_code,name,population,target\n430623110201,同福村,4400,many\n", encoding="utf-8")
+    out = ledger("targets", "load", str(bad), "--year", "2022", env=env, check=False)
+    assert out.returncode == 2
+    assert "line 2: target must be a whole number of persons, got 'many'" in out.stderr
+    two = tmp_path / "two.csv"
+    two.write_text("code,name,population,target_2021,target_2022\n430623110201,同福村,4400,4100,4200\n", encoding="utf-8")
+    out = ledger("targets", "load", str(two), "--year", "2023", env=env, check=False)
+    assert out.returncode == 2 and "several columns (target_2021, target_2022) for the target" in out.stderr
+    assert status(env)["head"] == 0  # nothing was written
