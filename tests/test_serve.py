@@ -48,6 +48,7 @@ def server(store_env, tmp_path):
             time.sleep(0.2)
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     client.log_path = tmp_path / "serve.log"
+    client.env = env
     yield client
     client.close()
     proc.terminate()
@@ -101,3 +102,22 @@ def test_served_logs_never_show_an_identity_number(server):
     time.sleep(0.3)
     log = server.log_path.read_text()
     assert "/v1/persons/" in log and idn not in log and f"{idn[:6]}********{idn[-4:]}" in log
+
+
+def test_serve_keeps_the_report_projection_caught_up(server):
+    """Writes through the API reach the projection's rows with no report asked for."""
+    import json
+
+    idn = make_id(date(1975, 3, 3))
+    assert server.post("/v1/persons", json={"id_number": idn, "name": "周九", "region": "500114001001"}).status_code == 201
+    assert server.post(f"/v1/persons/{idn}/identities", json={"category": "dibao", "action": "certify",
+                                                               "effective_on": "2020-01-01"}).status_code == 201
+    deadline = time.monotonic() + 30
+    while True:
+        status = json.loads(subprocess.run([sys.executable, "-m", "api.cli", "projections", "status", "--json"],
+                                           env=server.env, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+        if status["lag"] == 0 and status["rows"]["person_rows"] == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status["lag"] == 0 and status["position"] == status["head"] > 0
+    assert status["rows"]["person_rows"] == 1  # the assisted person's row, applied by serve's follower
