@@ -148,7 +148,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     print(f"rebuilding the report projection from zero: {head:,} events in the ledger")
     started = time.perf_counter()
     with tqdm(total=head, unit="event", unit_scale=True, disable=args.quiet) as bar:
-        applied = follower.rebuild(bar.update)
+        applied = follower.rebuild(bar.update, args.workers)
     elapsed = time.perf_counter() - started
     status = follower.status(rows=True)
     rate = f"{applied / elapsed:,.0f} events/s" if elapsed > 0 else "-"
@@ -430,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", help="rebuild the report projection from zero")
     rebuild.add_argument("--quiet", action="store_true", help="no progress bar")
     rebuild.add_argument("--batch", type=int, default=20_000, help="events per transaction (default 20000)")
+    rebuild.add_argument("--workers", type=int, help="processes folding persons (default: one per core)")
     rebuild.set_defaults(func=cmd_rebuild)
 
     projections = sub.add_parser("projections", help="the report projection: status, run").add_subparsers(

@@ -106,35 +106,40 @@ def fully_paid_on(e: Enrollment, payable_fen: int) -> tuple[date | None, str]:
     return None, ""
 
 
-def enrollment_view(person: Person, year: int, on: date | None = None) -> CoverageView:
+def enrollment_view(person: Person, year: int, on: date | None = None, explain: bool = True) -> CoverageView:
+    """`explain=False` leaves out the explanation lines (the projection computes millions of views
+    and reads none of them); every figure is the same either way."""
     e = person.enrollments.get(year)
     if e is None:
         return CoverageView(person.id_number, year, "not_enrolled", explanation=[f"not enrolled for {year}"])
     policy = policy_by_id(e.policy_id)
     contribution = policy.contribution_fen(e.tier, e.cohort)
     view = CoverageView(person.id_number, year, "enrolled", e.tier, e.cohort, policy.id, contribution)
-    lines = view.explanation
-    lines.append(
-        f"policy {policy.id} ({policy.notice}): tier {e.tier} {e.cohort} contribution {yuan(contribution)};"
-        f" enrolled on {e.enrolled_on}"
-    )
+    lines = view.explanation if explain else []
     subsidy = e.subsidy
-    if e.fee_waived:
-        view.payable_fen = 0
-        lines.append(f"contribution waived: {e.fee_waived}")
-    else:
-        if subsidy is not None:
-            view.subsidy = subsidy
+    if explain:
+        lines.append(
+            f"policy {policy.id} ({policy.notice}): tier {e.tier} {e.cohort} contribution {yuan(contribution)};"
+            f" enrolled on {e.enrolled_on}"
+        )
+        if e.fee_waived:
+            lines.append(f"contribution waived: {e.fee_waived}")
+        elif subsidy is not None:
             lines.append(
                 f"subsidy {yuan(subsidy.amount_fen)} under {describe_category(subsidy.category)}, funder"
                 f" {subsidy.funder} ({policy.funders.get(subsidy.funder, '?')}), granted on"
                 f" {subsidy.granted_on}: {subsidy.rule}"
             )
+    if e.fee_waived:
+        view.payable_fen = 0
+    else:
+        view.subsidy = subsidy
         view.payable_fen = contribution - (subsidy.amount_fen if subsidy else 0)
-    lines.extend(_frozen_subsidy_lines(person, e, policy))
     view.paid_fen = e.paid_fen
-    for v in e.voided:
-        lines.append(f"payment {v.payment_id} voided (corrects event {v.corrects}): {v.reason}")
+    if explain:
+        lines.extend(_frozen_subsidy_lines(person, e, policy))
+        for v in e.voided:
+            lines.append(f"payment {v.payment_id} voided (corrects event {v.corrects}): {v.reason}")
     paid_on, how = fully_paid_on(e, view.payable_fen)
     view.fully_paid_on = paid_on
     if how:

@@ -12,19 +12,41 @@ select_notifications, on both backends alike (DESIGN.md).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import events as ev
-from domain.store import EventStore
+from domain.store import EventStore, open_store
 from projections.rows import PERSON_EVENTS, Row, person_rows
-from projections.viewstore import NAME, ViewStore
+from projections.viewstore import NAME, ViewStore, flatten
 
 BATCH = 20_000  # notifications per transaction: big enough that most persons are folded once
+PARALLEL_FROM = 200_000  # a smaller log rebuilds faster than worker processes start
+
+
+_worker: EventStore | None = None
+
+
+def _open_worker(env: dict[str, str]) -> None:
+    global _worker
+    _worker = open_store(env)
+
+
+def _range_rows(span: tuple[int, int]) -> tuple[list[UUID], list[tuple], list[tuple], int, int]:
+    """In a worker: the rows of notifications start..stop, as table values."""
+    assert _worker is not None
+    start, stop = span
+    notifications = _worker.recorder.select_notifications(start=start, limit=stop - start + 1, stop=stop)
+    earlier, rows = batch_rows(_worker, notifications)
+    postgres = not isinstance(_worker.recorder, SQLiteApplicationRecorder)
+    return (earlier, *flatten(rows, postgres), stop, len(notifications))
 
 
 @dataclass
@@ -38,9 +60,27 @@ class Status:
         return max(self.head - self.position, 0)
 
 
+def batch_rows(store: EventStore, notifications: Sequence[Notification]) -> tuple[list[UUID], dict[UUID, list[Row]]]:
+    """The rows of every person these notifications touch, and those whose stream began before them
+    (their stored rows are to be replaced)."""
+    batch: dict[UUID, list[ev.Event]] = {}
+    for n in notifications:
+        e = store.mapper.to_domain_event(n)
+        if isinstance(e, PERSON_EVENTS):
+            batch.setdefault(e.originator_id, []).append(e)
+    # A person whose stream began before this batch: read the earlier events, up to what the
+    # batch holds (later versions belong to later notifications, so to later batches).
+    earlier = [pid for pid, es in batch.items() if es[0].originator_version > 1]
+    for pid, events in store.select_streams(earlier).items():
+        last = batch[pid][-1].originator_version
+        batch[pid] = [e for e in events if e.originator_version <= last]
+    return earlier, {pid: person_rows(pid, es) for pid, es in batch.items()}
+
+
 class Follower:
-    def __init__(self, store: EventStore, views: ViewStore, batch: int = BATCH):
-        self.store, self.views, self.batch = store, views, batch
+    def __init__(self, store: EventStore, views: ViewStore, batch: int = BATCH, env: dict[str, str] | None = None):
+        """`env`: the store's settings, for worker processes of a parallel rebuild (none: no workers)."""
+        self.store, self.views, self.batch, self.env = store, views, batch, env
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0
@@ -54,18 +94,7 @@ class Follower:
         notifications = self.store.recorder.select_notifications(start=start, limit=self.batch)
         if not notifications:
             return 0
-        batch: dict[UUID, list[ev.Event]] = {}
-        for n in notifications:
-            e = self.store.mapper.to_domain_event(n)
-            if isinstance(e, PERSON_EVENTS):
-                batch.setdefault(e.originator_id, []).append(e)
-        # A person whose stream began before this batch: read the earlier events, up to what the
-        # batch holds (later versions belong to later notifications, so to later batches).
-        earlier = [pid for pid, es in batch.items() if es[0].originator_version > 1]
-        for pid, events in self.store.select_streams(earlier).items():
-            last = batch[pid][-1].originator_version
-            batch[pid] = [e for e in events if e.originator_version <= last]
-        rows: dict[UUID, list[Row]] = {pid: person_rows(pid, es) for pid, es in batch.items()}
+        earlier, rows = batch_rows(self.store, notifications)
         try:
             self.views.apply(earlier, rows, notifications[-1].id)
         except IntegrityError:
@@ -84,10 +113,30 @@ class Follower:
                 progress(n)
         return applied
 
-    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """From zero: clear rows and position together, then catch up."""
+    def rebuild(self, progress: Callable[[int], None] | None = None, workers: int | None = None) -> int:
+        """From zero: clear rows and position together, then catch up. A large log is folded by
+        `workers` processes (default: one per core), each taking a range of notifications, while
+        this one writes their rows in order, each range with its position: killed part-way, the
+        next catch-up resumes after the last range written."""
         self.views.clear()
-        return self.catch_up(progress)
+        head = self.head()
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        applied = 0
+        if workers > 1 and head >= PARALLEL_FROM and self.env is not None:
+            applied = self._parallel(head, workers, progress)
+        return applied + self.catch_up(progress)
+
+    def _parallel(self, head: int, workers: int, progress: Callable[[int], None] | None) -> int:
+        ranges = [(start, min(start + self.batch - 1, head)) for start in range(1, head + 1, self.batch)]
+        applied = 0
+        context = multiprocessing.get_context("spawn")  # no copy of this process's pools and threads
+        with context.Pool(workers, initializer=_open_worker, initargs=(self.env,)) as pool:
+            for earlier, person_values, payment_values, stop, n in pool.imap(_range_rows, ranges):
+                self.views.apply_values(earlier, person_values, payment_values, stop)
+                applied += n
+                if progress:
+                    progress(n)
+        return applied
 
     def wait(self, position: int, timeout: float) -> bool:
         """Block until the projection has applied `position` (the library's polling wait)."""

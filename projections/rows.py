@@ -88,7 +88,7 @@ def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
         years.append(YearFacts(ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, person.name,
                                mask(person.id_number)))
     for year, enrollment in person.enrollments.items():
-        view = enrollment_view(person, year)
+        view = enrollment_view(person, year, explain=False)
         live = view.status not in ("not_enrolled", "cancelled")
         s = view.subsidy if live else None
         years.append(YearFacts(

@@ -18,7 +18,7 @@ class Reports:
     def __init__(self, store: EventStore, env: dict[str, str]):
         self.store = store
         self.views = ViewStore(views_env(env), shared=getattr(store.recorder, "datastore", None))
-        self.follower = Follower(store, self.views)
+        self.follower = Follower(store, self.views, env=env)
 
     def close(self) -> None:
         self.views.close()

@@ -54,6 +54,16 @@ def _all_tables(person_type: str, int_type: str) -> list[str]:
             *_table_sql("payment_rows", PAYMENT_COLUMNS, person_type, int_type)]
 
 
+def flatten(rows: dict[UUID, list[Row]], postgres: bool) -> tuple[list[tuple], list[tuple]]:
+    """Rows as the values of the two tables (made in worker processes during a parallel rebuild)."""
+    person_values, payment_values = [], []
+    for pid, rs in rows.items():
+        key = pid if postgres else pid.hex
+        for r in rs:
+            (person_values if isinstance(r.facts, YearFacts) else payment_values).append((key, *r[:5], *r.facts))
+    return person_values, payment_values
+
+
 class SQLiteViewRecorder(SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(),
@@ -114,14 +124,15 @@ class ViewStore:
     # -- writing -----------------------------------------------------------------------------
     def apply(self, replaced: Sequence[UUID], rows: dict[UUID, list[Row]], position: int) -> None:
         """Replace the rows of `replaced` persons, add `rows`, record `position`: one transaction."""
+        self.apply_values(replaced, *flatten(rows, self.postgres), position)
+
+    def apply_values(self, replaced: Sequence[UUID], person_values: list[tuple], payment_values: list[tuple],
+                     position: int) -> None:
         with self.recorder.datastore.transaction(commit=True) as c:
             if replaced:
                 self._delete(c, list(replaced))
-            people = [(pid, r) for pid, rs in rows.items() for r in rs]
-            self._insert(c, self.person_rows, PERSON_COLUMNS,
-                         [(self._pid(pid), *r[:5], *r.facts) for pid, r in people if isinstance(r.facts, YearFacts)])
-            self._insert(c, self.payment_rows, PAYMENT_COLUMNS,
-                         [(self._pid(pid), *r[:5], *r.facts) for pid, r in people if isinstance(r.facts, PaymentFacts)])
+            self._insert(c, self.person_rows, PERSON_COLUMNS, person_values)
+            self._insert(c, self.payment_rows, PAYMENT_COLUMNS, payment_values)
             self.recorder._insert_tracking(c, Tracking(NAME, position))
 
     def clear(self) -> None:
@@ -130,9 +141,6 @@ class ViewStore:
             for table in (self.person_rows, self.payment_rows):
                 c.execute(f"DELETE FROM {table}")
             c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = ?"), (NAME,))
-
-    def _pid(self, pid: UUID) -> Any:
-        return pid if self.postgres else pid.hex
 
     def _delete(self, c: Any, people: list[UUID]) -> None:
         for table in (self.person_rows, self.payment_rows):

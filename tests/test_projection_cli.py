@@ -127,3 +127,22 @@ def test_targets_load_refuses_a_bad_file_and_writes_nothing(store_env, tmp_path)
     out = ledger("targets", "load", str(two), "--year", "2023", env=env, check=False)
     assert out.returncode == 2 and "several columns (target_2021, target_2022) for the target" in out.stderr
     assert status(env)["head"] == 0  # nothing was written
+
+
+def test_a_parallel_rebuild_gives_the_rows_of_a_sequential_one(store_env, monkeypatch):
+    import projections.follower
+
+    env = ledger_environ(store_env)
+    ledger("demo", "--scale", "400", "--quiet", env=env)
+    sequential = rows(store_env)
+    monkeypatch.setattr(projections.follower, "PARALLEL_FROM", 0)
+    led = Ledger(env=store_env)
+    try:
+        reports = Reports(led.store, led.env)
+        reports.follower.batch = 1000  # many ranges, persons straddling them
+        applied = reports.follower.rebuild(workers=2)
+        assert applied == reports.follower.head() and reports.follower.status().lag == 0
+        reports.close()
+    finally:
+        led.close()
+    assert rows(store_env) == sequential
