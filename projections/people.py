@@ -1,5 +1,5 @@
-"""Every person folded from the whole event log, read in pages (a full scan, not yet a stored
-read model: issue 4 replaces this with tracked, bitemporal rows)."""
+"""Every person folded from the whole event log, read in pages: a full scan, exact for any date
+and known time. The brute force (projections/brute.py) the projection's rows are tested against."""
 
 from __future__ import annotations
 
