@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--scale", type=int, default=1, help="1 = the full 557,458 persons")
     parser.add_argument("--corrections", type=int, default=5)
+    parser.add_argument("--keep", help="keep the SQLite files in this directory (for inspection)")
     args = parser.parse_args()
     lines = [
         f"Machine: {machine()}. `python bench/bench_projection.py --scale {args.scale}`: the Qianjiang demo at"
@@ -131,6 +132,9 @@ def main() -> None:
     ]
     for backend in (["sqlite", "postgres"] if args.backend == "both" else [args.backend]):
         with tempfile.TemporaryDirectory() as d:
+            if args.keep and backend == "sqlite":
+                d = args.keep
+                Path(d).mkdir(parents=True, exist_ok=True)
             if backend == "postgres":
                 with pg_schema("bench_projection") as schema:
                     lines += run(backend, args.scale, args.corrections, Path(d), schema)

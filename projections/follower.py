@@ -124,7 +124,9 @@ class Follower:
         applied = 0
         if workers > 1 and head >= PARALLEL_FROM and self.env is not None:
             applied = self._parallel(head, workers, progress)
-        return applied + self.catch_up(progress)
+        applied += self.catch_up(progress)
+        self.views.analyze()
+        return applied
 
     def _parallel(self, head: int, workers: int, progress: Callable[[int], None] | None) -> int:
         ranges = [(start, min(start + self.batch - 1, head)) for start in range(1, head + 1, self.batch)]
