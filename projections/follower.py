@@ -25,7 +25,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from domain import events as ev
 from domain.store import EventStore, open_store
 from projections.rows import PERSON_EVENTS, Row, person_rows
-from projections.viewstore import NAME, ViewStore, flatten
+from projections.viewstore import ViewStore, flatten
 
 BATCH = 20_000  # notifications per transaction: big enough that most persons are folded once
 PARALLEL_FROM = 200_000  # a smaller log rebuilds faster than worker processes start
@@ -139,14 +139,6 @@ class Follower:
                 if progress:
                     progress(n)
         return applied
-
-    def wait(self, position: int, timeout: float) -> bool:
-        """Block until the projection has applied `position` (the library's polling wait)."""
-        try:
-            self.views.recorder.wait(NAME, position, timeout=timeout)
-        except TimeoutError:
-            return False
-        return True
 
 
 class Background:

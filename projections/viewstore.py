@@ -100,8 +100,12 @@ def views_env(store_env: dict[str, str], environ: dict[str, str] | None = None) 
     environ = dict(os.environ if environ is None else environ)
     env = dict(store_env)
     if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
-        ledger_db = Path(env.get("SQLITE_DBNAME", "ledger.db"))
-        env["SQLITE_DBNAME"] = environ.get("LEDGER_VIEWS_DB") or str(ledger_db.with_suffix(".views" + ledger_db.suffix))
+        name = env.get("SQLITE_DBNAME", "ledger.db")
+        if ":memory:" in name:  # an in-memory ledger (tests) gets in-memory rows, not a file named ":memory:"
+            env["SQLITE_DBNAME"] = ":memory:"
+        else:
+            ledger_db = Path(name)
+            env["SQLITE_DBNAME"] = environ.get("LEDGER_VIEWS_DB") or str(ledger_db.with_suffix(".views" + ledger_db.suffix))
     return env
 
 
