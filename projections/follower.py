@@ -15,7 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import islice
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -118,22 +120,29 @@ class Follower:
         `workers` processes (default: one per core), each taking a range of notifications, while
         this one writes their rows in order, each range with its position: killed part-way, the
         next catch-up resumes after the last range written."""
-        self.views.clear()
+        self.views.clear(drop_indexes=True)
         head = self.head()
         workers = (os.cpu_count() or 1) if workers is None else workers
         applied = 0
         if workers > 1 and head >= PARALLEL_FROM and self.env is not None:
             applied = self._parallel(head, workers, progress)
         applied += self.catch_up(progress)
-        self.views.analyze()
+        self.views.index()
         return applied
 
     def _parallel(self, head: int, workers: int, progress: Callable[[int], None] | None) -> int:
-        ranges = [(start, min(start + self.batch - 1, head)) for start in range(1, head + 1, self.batch)]
+        ranges = iter([(start, min(start + self.batch - 1, head)) for start in range(1, head + 1, self.batch)])
         applied = 0
         context = multiprocessing.get_context("spawn")  # no copy of this process's pools and threads
         with context.Pool(workers, initializer=_open_worker, initargs=(self.env,)) as pool:
-            for earlier, person_values, payment_values, stop, n in pool.imap(_range_rows, ranges):
+            # Two ranges ahead per worker: enough to keep them busy while this process writes,
+            # few enough that finished ranges do not pile up in memory.
+            pending = deque(pool.apply_async(_range_rows, (span,)) for span in islice(ranges, 2 * workers))
+            while pending:
+                earlier, person_values, payment_values, stop, n = pending.popleft().get()
+                following = next(ranges, None)
+                if following is not None:
+                    pending.append(pool.apply_async(_range_rows, (following,)))
                 self.views.apply_values(earlier, person_values, payment_values, stop)
                 applied += n
                 if progress:
