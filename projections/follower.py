@@ -31,6 +31,7 @@ from projections.viewstore import ViewStore, flatten
 
 BATCH = 20_000  # notifications per transaction: big enough that most persons are folded once
 PARALLEL_FROM = 200_000  # a smaller log rebuilds faster than worker processes start
+VACUUM_AFTER = 100_000  # events applied in one catch-up after which PostgreSQL's rows are vacuumed
 
 
 _worker: EventStore | None = None
@@ -113,6 +114,8 @@ class Follower:
             applied += n
             if progress:
                 progress(n)
+        if applied >= VACUUM_AFTER:
+            self.views.vacuum()
         return applied
 
     def rebuild(self, progress: Callable[[int], None] | None = None, workers: int | None = None) -> int:
@@ -128,6 +131,7 @@ class Follower:
             applied = self._parallel(head, workers, progress)
         applied += self.catch_up(progress)
         self.views.index()
+        self.views.vacuum()
         return applied
 
     def _parallel(self, head: int, workers: int, progress: Callable[[int], None] | None) -> int:
