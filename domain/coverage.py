@@ -6,6 +6,7 @@ Computed from a folded Person (already cut to "on D, as known at T") and its pol
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from typing import Any
 
@@ -14,7 +15,7 @@ from domain.dates import china_date
 from domain.money import yuan
 from domain.person import Enrollment, Person
 from domain.policy import Policy, policy_by_id
-from domain.rules import benefit_period, describe_category, subsidy_amount
+from domain.rules import Benefit, benefit_period, describe_category, subsidy_amount
 
 
 @dataclass
@@ -106,6 +107,22 @@ def fully_paid_on(e: Enrollment, payable_fen: int) -> tuple[date | None, str]:
     return None, ""
 
 
+def _benefit(policy_id: str, cohort: str, enrolled_on: date, paid_on: date | None, birth_date: date,
+             hukou_registered_on: date | None) -> Benefit:
+    """The benefit period, remembered: outside the newborn rules it depends on the policy, the
+    cohort and the fully-paid day alone, so a county's persons share a few hundred answers."""
+    if cohort != "newborn":
+        return _benefit_cached(policy_id, cohort, None, paid_on, None, None)
+    return _benefit_cached(policy_id, cohort, enrolled_on, paid_on, birth_date, hukou_registered_on)
+
+
+@lru_cache(maxsize=65536)
+def _benefit_cached(policy_id: str, cohort: str, enrolled_on: date | None, paid_on: date | None,
+                    birth_date: date | None, hukou_registered_on: date | None) -> Benefit:
+    return benefit_period(policy_by_id(policy_id), cohort=cohort, enrolled_on=enrolled_on, fully_paid_on=paid_on,
+                          birth_date=birth_date, hukou_registered_on=hukou_registered_on)
+
+
 def enrollment_view(person: Person, year: int, on: date | None = None, explain: bool = True) -> CoverageView:
     """`explain=False` leaves out the explanation lines (the projection computes millions of views
     and reads none of them); every figure is the same either way."""
@@ -144,14 +161,7 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     view.fully_paid_on = paid_on
     if how:
         lines.append(how)
-    benefit = benefit_period(
-        policy,
-        cohort=e.cohort,
-        enrolled_on=e.enrolled_on,
-        fully_paid_on=paid_on,
-        birth_date=person.birth_date,
-        hukou_registered_on=person.hukou_registered_on,
-    )
+    benefit = _benefit(policy.id, e.cohort, e.enrolled_on, paid_on, person.birth_date, person.hukou_registered_on)
     lines.extend(benefit.lines)
     view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
     if paid_on is not None:
