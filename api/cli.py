@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 
-from domain.errors import LedgerError
+from domain.errors import InvalidInput, LedgerError
 
 
 def _ledger():
@@ -198,6 +198,8 @@ def cmd_targets_load(args: argparse.Namespace) -> int:
     from projections import targets
 
     path = Path(args.file)
+    if not path.is_file():
+        raise InvalidInput(f"no file at {path}", "file", "file_exists")
     table = parse_table(path.read_bytes(), args.year, path.name, args.region, args.population_column, args.target_column)
     stored = targets.load(_ledger().store, table, args.actor)
     print(f"loaded {len(stored.rows)} regions below {stored.region} for {stored.year} (version {stored.originator_version}):"

@@ -130,6 +130,8 @@ def test_targets_load_refuses_a_bad_file_and_writes_nothing(store_env, tmp_path)
     two.write_text("code,name,population,target_2021,target_2022\n430623110201,同福村,4400,4100,4200\n", encoding="utf-8")
     out = ledger("targets", "load", str(two), "--year", "2023", env=env, check=False)
     assert out.returncode == 2 and "several columns (target_2021, target_2022) for the target" in out.stderr
+    missing = ledger("targets", "load", str(tmp_path / "nowhere.csv"), "--year", "2022", env=env, check=False)
+    assert missing.returncode == 2 and "no file at" in missing.stderr
     assert status(env)["head"] == 0  # nothing was written
 
 
