@@ -115,7 +115,7 @@ class Follower:
             if progress:
                 progress(n)
         if applied >= VACUUM_AFTER:
-            self.views.vacuum()
+            self.views.vacuum(reindex=True)
         return applied
 
     def rebuild(self, progress: Callable[[int], None] | None = None, workers: int | None = None) -> int:

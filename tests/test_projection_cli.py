@@ -152,3 +152,19 @@ def test_a_parallel_rebuild_gives_the_rows_of_a_sequential_one(store_env, monkey
     finally:
         led.close()
     assert rows(store_env) == sequential
+
+
+def test_vacuum_and_reindex_after_a_large_catch_up_change_no_answer(store_env):
+    env = ledger_environ(store_env)
+    ledger("demo", "--scale", "400", "--quiet", env=env)
+    before = rows(store_env)
+    led = Ledger(env=store_env)
+    try:
+        reports = Reports(led.store, led.env)
+        asked = reports.report("enrollment", "500114", 2021, date(2021, 6, 30))
+        reports.views.vacuum(reindex=True)  # what a catch-up of 100,000 events or more ends with
+        assert reports.report("enrollment", "500114", 2021, date(2021, 6, 30)) == asked
+        reports.close()
+    finally:
+        led.close()
+    assert rows(store_env) == before
