@@ -38,6 +38,11 @@ class CoverageView:
     explanation: list[str] = field(default_factory=list)
 
     @property
+    def enrolled(self) -> bool:
+        """参保 for the year: enrolled and not (or not yet) cancelled."""
+        return self.status not in ("not_enrolled", "cancelled")
+
+    @property
     def outstanding_fen(self) -> int:
         return max(self.payable_fen - self.paid_fen, 0)
 

@@ -115,6 +115,20 @@ _SCHEMA_LOCK = 4_711_2021
 
 
 @contextmanager
+def postgres_connection(env: dict[str, str]) -> Iterator[Any]:
+    """A connection of its own in autocommit, outside the library's pool: for statements that
+    must not run in a transaction (advisory locks held across it, VACUUM)."""
+    import psycopg
+
+    with psycopg.connect(
+        host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+        password=env.get("POSTGRES_PASSWORD") or None, dbname=env["POSTGRES_DBNAME"], autocommit=True,
+        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")),
+    ) as conn:
+        yield conn
+
+
+@contextmanager
 def schema_lock(env: dict[str, str]) -> Iterator[None]:
     """On PostgreSQL, let one process at a time create tables.
 
@@ -125,13 +139,7 @@ def schema_lock(env: dict[str, str]) -> Iterator[None]:
     if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
         yield
         return
-    import psycopg
-
-    with psycopg.connect(
-        host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
-        password=env.get("POSTGRES_PASSWORD") or None, dbname=env["POSTGRES_DBNAME"], autocommit=True,
-        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")),
-    ) as conn:
+    with postgres_connection(env) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
             yield

@@ -16,8 +16,6 @@ from domain.idnumber import mask
 from domain.person import Person
 from domain.policy import policy_by_id
 
-LIVE = ("not_enrolled", "cancelled")  # statuses that are not (or no longer) an enrollment
-
 
 class PeopleSource:
     def __init__(self, people: list[Person]):
@@ -30,7 +28,7 @@ class PeopleSource:
         counts: dict[str, Counter[str]] = {}
         for person in self._in(region):
             view = enrollment_view(person, year, on)
-            enrolled = view.status not in LIVE
+            enrolled = view.enrolled
             assisted = bool(person.categories_held(on))
             figures = {"enrolled": int(enrolled), "paid": int(view.status == "paid"), "covered": int(view.covered_on(on)),
                        "assisted": int(assisted), "assisted_enrolled": int(assisted and enrolled)}
@@ -43,7 +41,7 @@ class PeopleSource:
         names: dict[str, str] = {}
         for person in self._in(region):
             view = enrollment_view(person, year, on)
-            if view.subsidy is None or view.status in LIVE:
+            if view.subsidy is None or not view.enrolled:
                 continue
             # Funder codes repeat across regions with different departments: name them from the policy.
             names[view.subsidy.funder] = policy_by_id(view.policy).funders.get(view.subsidy.funder, view.subsidy.funder)
@@ -69,6 +67,6 @@ class PeopleSource:
         found = []
         for person in self._in(region):
             held = person.categories_held(on)
-            if held and enrollment_view(person, year, on).status in LIVE:
+            if held and not enrollment_view(person, year, on).enrolled:
                 found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held))))
         return found

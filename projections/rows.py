@@ -89,7 +89,7 @@ def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
                                mask(person.id_number)))
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
-        live = view.status not in ("not_enrolled", "cancelled")
+        live = view.enrolled
         s = view.subsidy if live else None
         years.append(YearFacts(
             year, person.region, int(live), int(view.status == "paid"),

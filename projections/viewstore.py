@@ -25,7 +25,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
-from domain.store import schema_lock
+from domain.store import postgres_connection, schema_lock
 from projections.rows import PaymentFacts, Row, YearFacts
 
 NAME = "reports"  # the projection's name in the tracking table
@@ -129,11 +129,12 @@ class ViewStore:
                 self.factory = InfrastructureFactory.construct(Environment("views", env))
                 self.recorder = self.factory.tracking_recorder(
                     PostgresViewRecorder if self.postgres else SQLiteViewRecorder)
-        prefix = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
-        self.person_rows = prefix + "person_rows"
-        self.payment_rows = prefix + "payment_rows"
+        # Table and index names as SQL writes them: schema-qualified on PostgreSQL.
+        self.schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
+        self.person_rows = self.schema + "person_rows"
+        self.payment_rows = self.schema + "payment_rows"
         self.tracking_table = (
-            prefix + Identifier(self.recorder.tracking_table_name).as_string() if self.postgres else "tracking"
+            self.schema + Identifier(self.recorder.tracking_table_name).as_string() if self.postgres else "tracking"
         )
 
     def close(self) -> None:
@@ -164,9 +165,8 @@ class ViewStore:
         the store, should the load be killed first)."""
         with self.recorder.datastore.transaction(commit=True) as c:
             if drop_indexes:
-                schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
                 for index in TREE_INDEXES:
-                    c.execute(f"DROP INDEX IF EXISTS {schema}{index}")
+                    c.execute(f"DROP INDEX IF EXISTS {self.schema}{index}")
             for table in (self.person_rows, self.payment_rows):
                 # Both are quick whatever the size (SQLite's DELETE without WHERE truncates) and
                 # both are rolled back with the rest if the transaction fails.
@@ -177,10 +177,9 @@ class ViewStore:
         """The indexes (made once from sorted rows, far faster than row by row) and fresh
         statistics for the query planner, after a bulk load."""
         statements = [st for st in _all_tables(self.postgres) if st.startswith("CREATE INDEX")]
-        schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
         with self.recorder.datastore.transaction(commit=True) as c:
             for statement in statements:
-                c.execute(statement.replace("{s}", schema))
+                c.execute(statement.replace("{s}", self.schema))
             for table in (self.person_rows, self.payment_rows):
                 c.execute(f"ANALYZE {table}")
 
@@ -190,20 +189,14 @@ class ViewStore:
         report three times slower after 5 corrections per person (bench/RESULTS.md)."""
         if not self.postgres:
             return
-        import psycopg
-
-        e = self.env
-        with psycopg.connect(host=e["POSTGRES_HOST"], port=e["POSTGRES_PORT"], user=e["POSTGRES_USER"],
-                             password=e.get("POSTGRES_PASSWORD") or None, dbname=e["POSTGRES_DBNAME"],
-                             autocommit=True) as conn:  # VACUUM cannot run inside a transaction
+        with postgres_connection(self.env) as conn:  # VACUUM cannot run inside a transaction
             for table in (self.person_rows, self.payment_rows):
                 conn.execute(f"VACUUM (ANALYZE) {table}")
             if reindex:
                 # Rows replaced by the thousand leave the interval-tree indexes sparse; rebuilt
                 # dense (without blocking writers) they read as fast as after a rebuild.
-                schema = Identifier(self.recorder.datastore.schema).as_string() + "."
                 for index in TREE_INDEXES:
-                    conn.execute(f"REINDEX INDEX CONCURRENTLY {schema}{index}")
+                    conn.execute(f"REINDEX INDEX CONCURRENTLY {self.schema}{index}")
 
     def _delete(self, c: Any, people: list[UUID]) -> None:
         for table in (self.person_rows, self.payment_rows):
