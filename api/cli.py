@@ -238,12 +238,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from domain.dates import china_date, now
     from projections.export import to_csv, to_xlsx
     from projections.reports import REPORTS
-    from projections.service import Reports
 
     _, columns = REPORTS[args.report]
     on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
-    ledger = _ledger()
-    report = Reports(ledger.store, ledger.env).report(args.report, args.region, args.year, on, _moment(args.known_at))
+    report = _reports().report(args.report, args.region, args.year, on, _moment(args.known_at))
     if args.format == "table":
         if args.report == "enrollment":
             _print_enrollment_table(report, args, on)
