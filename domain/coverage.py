@@ -18,7 +18,7 @@ from domain.policy import Policy, policy_by_id
 from domain.rules import Benefit, benefit_period, describe_category, subsidy_amount
 
 
-@dataclass
+@dataclass(slots=True)
 class CoverageView:
     id_number: str
     year: int
@@ -91,21 +91,25 @@ def outstanding_fen(e: Enrollment) -> int:
     return max(payable - e.paid_fen, 0)
 
 
-def fully_paid_on(e: Enrollment, payable_fen: int) -> tuple[date | None, str]:
-    """完清费用之日: the date of the payment that brings the payments up to the amount payable."""
+def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tuple[date | None, str]:
+    """完清费用之日: the date of the payment that brings the payments up to the amount payable,
+    and (when `explain`) how."""
     if payable_fen == 0:
         if e.fee_waived:
-            return e.enrolled_on, f"nothing payable ({e.fee_waived}): fully paid on enrollment, {e.enrolled_on}"
+            return e.enrolled_on, (
+                f"nothing payable ({e.fee_waived}): fully paid on enrollment, {e.enrolled_on}" if explain else "")
         assert e.subsidy is not None
         return e.subsidy.granted_on, (
             f"subsidised in full: fully paid on the day the subsidy was granted, {e.subsidy.granted_on}"
-            " (SPEC Decision 3)"
+            " (SPEC Decision 3)" if explain else ""
         )
     total = 0
     for p in sorted(e.payments.values(), key=lambda p: p.paid_at):
         total += p.amount_fen
         if total >= payable_fen:
             day = china_date(p.paid_at)
+            if not explain:
+                return day, ""
             count = len(e.payments)
             how = "one payment" if count == 1 else f"{count} payments adding up"
             return day, f"fully paid on {day} ({how} to {yuan(payable_fen)})"
@@ -162,7 +166,7 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         lines.extend(_frozen_subsidy_lines(person, e, policy))
         for v in e.voided:
             lines.append(f"payment {v.payment_id} voided (corrects event {v.corrects}): {v.reason}")
-    paid_on, how = fully_paid_on(e, view.payable_fen)
+    paid_on, how = fully_paid_on(e, view.payable_fen, explain)
     view.fully_paid_on = paid_on
     if how:
         lines.append(how)

@@ -30,7 +30,7 @@ def claim_id(kind: str, *parts: str) -> UUID:
     return uuid5(_NAMESPACE, ":".join((kind, *parts)))
 
 
-@dataclass
+@dataclass(slots=True)
 class CategorySpan:
     category: str
     certified_on: date
@@ -42,7 +42,7 @@ class CategorySpan:
         return self.certified_on <= day and (self.ended_on is None or day < self.ended_on)
 
 
-@dataclass
+@dataclass(slots=True)
 class Enrollment:
     year: int
     tier: int
@@ -62,7 +62,7 @@ class Enrollment:
         return sum(p.amount_fen for p in self.payments.values())
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     id: UUID
     version: int = 0

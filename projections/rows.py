@@ -16,7 +16,7 @@ about one fold per event, whatever the number of segments and versions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import NamedTuple
 from uuid import UUID
 
@@ -81,7 +81,7 @@ class Row(NamedTuple):
 def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
     if person.registration is None:
         return [], []
-    held = " ".join(sorted(person.categories_held(date.max)))
+    held = " ".join(sorted(person.categories_held(date.max))) if person.categories else ""
     years: list[YearFacts] = []
     payments: list[PaymentFacts] = []
     if held:
@@ -108,48 +108,100 @@ def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
 
 def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     """Every row version of one person, from all their events (any order of recording)."""
-    stream = sorted((e for e in events if isinstance(e, PERSON_EVENTS)), key=lambda e: e.originator_version)
-    # Each event once: its recording time, and the day from which a question "as of D" includes it
-    # (registrations and corrections: always, so day 0).
-    timed = [(e.recorded_at, effective_day(e).toordinal() if e.world_event else 0, e) for e in stream]
-    memo: dict[tuple[int, ...], tuple[list[YearFacts], list[PaymentFacts]]] = {}
-    opened: dict[tuple, int] = {}  # (eff_lo, eff_hi, facts) -> rec_lo of the version that opened it
+    stream = sorted((e for e in events if type(e) in _PERSON_TYPES), key=_version)
+    # A set of the person's events is a bit mask over `stream` (bit i: stream[i]): a fold is
+    # memoised on the events it includes, and a mask is that set at the cost of one integer.
+    known_by: dict[datetime, int] = {}  # recording time -> the events recorded at it
+    effective_by: dict[int, int] = {}  # effective day -> the events effective on it (0: always)
+    bit = 1
+    for e in stream:
+        known_by[e.recorded_at] = known_by.get(e.recorded_at, 0) | bit
+        day = effective_day(e).toordinal() if e.world_event else 0
+        effective_by[day] = effective_by.get(day, 0) | bit
+        bit <<= 1
+    always = effective_by.pop(0, 0)
+    as_of = []  # (day, the events included in a question "as of" that day), by day
+    included = always
+    for day in sorted(effective_by):
+        included |= effective_by[day]
+        as_of.append((day, included))
+    folds = _Folds(pid, stream)
+    opened: dict[tuple[int, int, int], int] = {}  # (eff_lo, eff_hi, facts id) -> rec_lo of its version
     rows: list[Row] = []
-    for moment in sorted({t for t, _, _ in timed}):
-        known = [(day, e) for t, day, e in timed if t <= moment]
+    known = 0
+    for moment in sorted(known_by):
+        known |= known_by[moment]
         t = micros(moment)
-        current = set(_segments(pid, known, memo))
+        current = _segments(known, always, as_of, folds)
         for key in [k for k in opened if k not in current]:
             lo = opened.pop(key)
-            rows.append(Row(lo, t - 1, fork(lo, t - 1), *key))
+            rows.append(Row(lo, t - 1, fork(lo, t - 1), key[0], key[1], folds.facts[key[2]]))
         for key in current:
             if key not in opened:
                 opened[key] = t
-    rows.extend(Row(lo, OPEN, fork(lo, OPEN), *key) for key, lo in opened.items())
+    rows.extend(Row(lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, folds.facts[f]) for (eff_lo, eff_hi, f), lo in opened.items())
     return rows
 
 
-def _segments(pid: UUID, known: list[tuple[int, ev.Event]], memo: dict) -> list[tuple[int, int, YearFacts | PaymentFacts]]:
-    days = sorted({day for day, _ in known if day})
-    spans: dict[YearFacts | PaymentFacts, list[int]] = {}
-    out = []
-    for i, day in enumerate(days):
-        hi = days[i + 1] - 1 if i + 1 < len(days) else OPEN_DAY
-        included = tuple(e.originator_version for d, e in known if d <= day)
-        found = memo.get(included)
+_PERSON_TYPES = frozenset(PERSON_EVENTS)
+
+
+def _version(e: ev.Event) -> int:
+    return e.originator_version
+
+
+class _Folds:
+    """The facts of each set of a person's events, folded once; equal facts are one object, so
+    they compare by identity."""
+
+    def __init__(self, pid: UUID, stream: list[ev.Event]):
+        self.pid, self.stream = pid, stream
+        self.by_mask: dict[int, tuple[int, ...]] = {}
+        self.facts: dict[int, YearFacts | PaymentFacts] = {}  # id -> the one object with those facts
+        self._same: dict[YearFacts | PaymentFacts, YearFacts | PaymentFacts] = {}
+
+    def __call__(self, mask: int) -> tuple[int, ...]:
+        found = self.by_mask.get(mask)
         if found is None:
-            person = Person(pid)
-            for d, e in known:
-                if d <= day:
+            person = Person(self.pid)
+            rest = mask
+            for e in self.stream:
+                if rest & 1:
                     person.apply(e)
-            found = memo[included] = _facts(person)
-        for facts in (*found[0], *found[1]):
-            span = spans.get(facts)
-            if span is not None and span[1] == day - 1:
+                rest >>= 1
+            years, payments = _facts(person)
+            ids = []
+            for f in (*years, *payments):
+                f = self._same.setdefault(f, f)
+                self.facts[id(f)] = f
+                ids.append(id(f))
+            found = self.by_mask[mask] = tuple(ids)
+        return found
+
+
+def _segments(known: int, always: int, as_of: list[tuple[int, int]], folds: _Folds) -> set[tuple[int, int, int]]:
+    """(eff_lo, eff_hi, facts id) of every row believed once `known` events are recorded: one fold
+    for each day on which a known event takes effect, the same facts on consecutive days joined."""
+    starts = []
+    previous = known & always
+    for day, included in as_of:
+        mask = known & included
+        if mask != previous:  # a known event takes effect on this day
+            starts.append((day, mask))
+            previous = mask
+    spans: dict[int, list[int]] = {}
+    out = set()
+    last = len(starts) - 1
+    for n, (day, mask) in enumerate(starts):
+        hi = starts[n + 1][0] - 1 if n < last else OPEN_DAY
+        for f in folds(mask):
+            span = spans.get(f)
+            if span is None:
+                spans[f] = [day, hi]
+            elif span[1] == day - 1:
                 span[1] = hi  # the same facts carry on: one longer segment
             else:
-                if span is not None:
-                    out.append((span[0], span[1], facts))
-                spans[facts] = [day, hi]
-    out.extend((lo, hi, facts) for facts, (lo, hi) in spans.items())
+                out.add((span[0], span[1], f))
+                spans[f] = [day, hi]
+    out.update((lo, hi, f) for f, (lo, hi) in spans.items())
     return out
