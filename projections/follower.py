@@ -149,6 +149,7 @@ class Follower:
         applied = 0
         if workers > 1 and head >= PARALLEL_FROM and self.env is not None:
             applied = self._parallel(head, workers, progress)
+            self.views.settle()
         applied += self.catch_up(progress)
         self.views.index()
         self.views.vacuum()
@@ -167,7 +168,7 @@ class Follower:
                 following = next(ranges, None)
                 if following is not None:
                     pending.append(pool.apply_async(_range_rows, (following,)))
-                self.views.apply_values(earlier, person_values, payment_values, stop)
+                self.views.apply_values(earlier, person_values, payment_values, stop, deferred=True)
                 applied += n
                 if progress:
                     progress(n)
