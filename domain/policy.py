@@ -229,10 +229,15 @@ def check_policies(paths: list[Path] | None = None) -> dict[str, list[str]]:
 
 
 def policy_by_id(policy_id: str) -> Policy:
-    for p in all_policies():
-        if p.id == policy_id:
-            return p
-    raise RefusedByRule(f"no policy with id {policy_id!r}", "policy", "policy_exists")
+    found = _policies_by_id().get(policy_id)
+    if found is None:
+        raise RefusedByRule(f"no policy with id {policy_id!r}", "policy", "policy_exists")
+    return found
+
+
+@cache
+def _policies_by_id() -> dict[str, Policy]:
+    return {p.id: p for p in all_policies()}
 
 
 def find_policy(region: str, year: int) -> Policy:

@@ -67,7 +67,7 @@ def _range_rows(span: tuple[int, int]) -> tuple[list[UUID], list[tuple], list[tu
         records = _worker.read_log(start, stop - start + 1, stop)
         earlier, rows = batch_rows(_worker, records)
         postgres = not isinstance(_worker.recorder, SQLiteApplicationRecorder)
-        return (earlier, *flatten(rows, postgres), stop, len(records))
+        return (earlier, *flatten(rows, postgres, stop), stop, len(records))
 
 
 @dataclass

@@ -131,15 +131,20 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     known = 0
     for moment in sorted(known_by):
         known |= known_by[moment]
+        if not known & ~always:
+            continue  # no world event known yet: the person has no row (and had none before)
         t = micros(moment)
         current = _segments(known, always, as_of, folds)
-        for key in [k for k in opened if k not in current]:
-            lo = opened.pop(key)
-            rows.append(Row(lo, t - 1, fork(lo, t - 1), key[0], key[1], folds.facts[key[2]]))
+        if opened:
+            for key in [k for k in opened if k not in current]:
+                lo = opened.pop(key)
+                rows.append(Row(lo, t - 1, fork(lo, t - 1), key[0], key[1], folds.facts[key[2]]))
         for key in current:
             if key not in opened:
                 opened[key] = t
-    rows.extend(Row(lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, folds.facts[f]) for (eff_lo, eff_hi, f), lo in opened.items())
+    facts = folds.facts
+    for (eff_lo, eff_hi, f), lo in opened.items():
+        rows.append(Row(lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, facts[f]))
     return rows
 
 

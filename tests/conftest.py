@@ -132,6 +132,18 @@ CLERK = Actor("clerk-01", "collector", "QJ-001")
 BUREAU = Actor("officer-07", "bureau", "QJ-bureau")
 
 
+def stored_rows(views) -> list[tuple]:
+    """Every row of the report projection, as text, sorted; without `loaded`, which says only
+    which batch wrote a row (a rebuild and a follower batch differently, to the same rows)."""
+    from projections.viewstore import PAYMENT_COLUMNS, PERSON_COLUMNS
+
+    return sorted(
+        tuple(str(v) for v in r)
+        for table, columns in ((views.person_rows, PERSON_COLUMNS), (views.payment_rows, PAYMENT_COLUMNS))
+        for r in views.query(f"SELECT {', '.join(c for c in columns if c != 'loaded')} FROM {table}", [])
+    )
+
+
 def event_count(ledger: Ledger) -> int:
     return ledger.store.recorder.max_notification_id() or 0
 

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import BUREAU, CLERK, Clock, _drop_schema, _postgres_env, make_id
+from conftest import BUREAU, CLERK, Clock, _drop_schema, _postgres_env, make_id, stored_rows
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from projections.brute import PeopleSource
@@ -129,12 +129,7 @@ def _brute(ledger: Ledger, kind: str, region: str, on: date, known_at: datetime 
 
 
 def _rows(reports: Reports) -> list[tuple]:
-    views = reports.views
-    return sorted(
-        tuple(str(v) for v in r)
-        for t in (views.person_rows, views.payment_rows)
-        for r in views.query(f"SELECT * FROM {t}", [])
-    )
+    return stored_rows(reports.views)
 
 
 def _moments_to_ask(moments: list[datetime], data) -> list[datetime | None]:
