@@ -124,8 +124,10 @@ class Follower:
             return 0  # another follower applied this batch first: nothing lost, nothing twice
         return len(records)
 
-    def catch_up(self, progress: Callable[[int], None] | None = None, stop: threading.Event | None = None) -> int:
-        """Apply batches until the position reaches the head of the log; notifications applied."""
+    def catch_up(self, progress: Callable[[int], None] | None = None, stop: threading.Event | None = None,
+                 tidy: bool = True) -> int:
+        """Apply batches until the position reaches the head of the log; notifications applied.
+        `tidy`: vacuum (and reindex) after a long catch-up; not inside a rebuild, which does."""
         applied = 0
         while not (stop and stop.is_set()):
             n = self.step()
@@ -134,7 +136,7 @@ class Follower:
             applied += n
             if progress:
                 progress(n)
-        if applied >= VACUUM_AFTER:
+        if tidy and applied >= VACUUM_AFTER:
             self.views.vacuum(reindex=True)
         return applied
 
@@ -150,7 +152,7 @@ class Follower:
         if workers > 1 and head >= PARALLEL_FROM and self.env is not None:
             applied = self._parallel(head, workers, progress)
             self.views.settle()
-        applied += self.catch_up(progress)
+        applied += self.catch_up(progress, tidy=False)
         self.views.index()
         self.views.vacuum()
         return applied

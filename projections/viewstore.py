@@ -232,26 +232,27 @@ class ViewStore:
             c.execute(f"DELETE FROM {self.schema}replaced_persons")
 
     def index(self) -> None:
-        """The indexes (made once from sorted rows, far faster than row by row) and fresh
-        statistics for the query planner, after a bulk load."""
+        """The indexes, after a bulk load: made once from sorted rows, far faster than row by
+        row. Statistics follow in vacuum()."""
         statements = [st for st in _all_tables(self.postgres) if st.startswith("CREATE INDEX")]
         with self.recorder.datastore.transaction(commit=True) as c:
             if not self.postgres:
-                # Sort with a helper thread (about a fifth faster here), and let ANALYZE sample
-                # each index rather than read it whole (0.2 s for a quarter of Qianjiang, now
-                # ~0): the planner needs the shape of the data, not exact counts.
-                c.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, 4)}")
-                c.execute("PRAGMA analysis_limit = 1000")
+                c.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, 4)}")  # sort with helper threads: a fifth faster
             for statement in statements:
                 c.execute(statement.replace("{s}", self.schema))
-            for table in (self.person_rows, self.payment_rows):
-                c.execute(f"ANALYZE {table}")
 
     def vacuum(self, reindex: bool = False) -> None:
-        """PostgreSQL: after many rows were replaced, vacuum them. Until it runs, the covering
-        indexes cannot answer alone (each hit is checked in the table), which made a past-time
-        report three times slower after 5 corrections per person (bench/RESULTS.md)."""
+        """After a bulk load or many replaced rows: fresh statistics for the query planner and,
+        on PostgreSQL, vacuumed rows. Until the vacuum runs, the covering indexes cannot answer
+        alone (each hit is checked in the table), which made a past-time report three times
+        slower after 5 corrections per person (bench/RESULTS.md)."""
         if not self.postgres:
+            with self.recorder.datastore.transaction(commit=True) as c:
+                # ANALYZE samples each index rather than reading it whole (0.7 s at full scale):
+                # the planner needs the shape of the data, not exact counts.
+                c.execute("PRAGMA analysis_limit = 1000")
+                for table in (self.person_rows, self.payment_rows):
+                    c.execute(f"ANALYZE {table}")
             return
         with postgres_connection(self.env) as conn:  # VACUUM cannot run inside a transaction
             for table in (self.person_rows, self.payment_rows):

@@ -230,3 +230,23 @@ def test_rows_stored_before_they_carried_loaded_are_kept_and_the_column_added(st
         reopened.close()
     finally:
         led.close()
+
+
+def test_a_one_process_rebuild_of_a_long_log_ends_with_its_indexes(store_env, monkeypatch):
+    """A long catch-up ends with a vacuum and, on PostgreSQL, a REINDEX; inside a rebuild, which
+    drops the indexes and makes them at its end, it must not ask for them before."""
+    import projections.follower
+
+    env = ledger_environ(store_env)
+    ledger("demo", "--scale", "400", "--quiet", env=env)
+    before = rows(store_env)
+    monkeypatch.setattr(projections.follower, "VACUUM_AFTER", 100)  # the demo's log counts as long
+    led = Ledger(env=store_env)
+    try:
+        reports = Reports(led.store, led.env)
+        assert reports.follower.rebuild(workers=1) > 100
+        assert reports.report("enrollment", "500114", 2021, date(2021, 6, 30))["total"]["enrolled"] > 0
+        reports.close()
+    finally:
+        led.close()
+    assert rows(store_env) == before
