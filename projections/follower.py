@@ -57,17 +57,20 @@ def gc_paused() -> Iterator[None]:
 def _open_worker(env: dict[str, str]) -> None:
     global _worker
     _worker = open_store(env)
+    # A worker lives for one rebuild, and folding makes next to no reference cycles (a collection
+    # after 200,000 events found 56 objects to free). Left on, the collector traversed each
+    # range's results once more as they were returned: 16 ms a range, a tenth of a worker's time.
+    gc.disable()
 
 
 def _range_rows(span: tuple[int, int]) -> tuple[list[UUID], list[tuple], list[tuple], int, int]:
     """In a worker: the rows of notifications start..stop, as table values."""
     assert _worker is not None
     start, stop = span
-    with gc_paused():
-        records = _worker.read_log(start, stop - start + 1, stop)
-        earlier, rows = batch_rows(_worker, records)
-        postgres = not isinstance(_worker.recorder, SQLiteApplicationRecorder)
-        return (earlier, *flatten(rows, postgres, stop), stop, len(records))
+    records = _worker.read_log(start, stop - start + 1, stop)
+    earlier, rows = batch_rows(_worker, records)
+    postgres = not isinstance(_worker.recorder, SQLiteApplicationRecorder)
+    return (earlier, *flatten(rows, postgres, stop), stop, len(records))
 
 
 @dataclass

@@ -134,7 +134,28 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
         if not known & ~always:
             continue  # no world event known yet: the person has no row (and had none before)
         t = micros(moment)
-        current = _segments(known, always, as_of, folds)
+        # The segments believed from this moment: one fold for each day on which a known event
+        # takes effect, the same facts on consecutive days joined into one span.
+        spans: dict[int, list[int]] = {}  # facts id -> [eff_lo, eff_hi] of its latest span
+        current = set()
+        previous = known & always
+        for day, included in as_of:
+            mask = known & included
+            if mask == previous:
+                continue  # no known event takes effect on this day
+            previous = mask
+            for span in spans.values():
+                if span[1] == OPEN_DAY:
+                    span[1] = day - 1  # the previous segment ends the day before
+            for f in folds(mask):
+                span = spans.get(f)
+                if span is not None and span[1] == day - 1:
+                    span[1] = OPEN_DAY  # the same facts carry on
+                else:
+                    if span is not None:
+                        current.add((span[0], span[1], f))
+                    spans[f] = [day, OPEN_DAY]
+        current.update((lo, hi, f) for f, (lo, hi) in spans.items())
         if opened:
             for key in [k for k in opened if k not in current]:
                 lo = opened.pop(key)
@@ -182,31 +203,3 @@ class _Folds:
                 ids.append(id(f))
             found = self.by_mask[mask] = tuple(ids)
         return found
-
-
-def _segments(known: int, always: int, as_of: list[tuple[int, int]], folds: _Folds) -> set[tuple[int, int, int]]:
-    """(eff_lo, eff_hi, facts id) of every row believed once `known` events are recorded: one fold
-    for each day on which a known event takes effect, the same facts on consecutive days joined."""
-    starts = []
-    previous = known & always
-    for day, included in as_of:
-        mask = known & included
-        if mask != previous:  # a known event takes effect on this day
-            starts.append((day, mask))
-            previous = mask
-    spans: dict[int, list[int]] = {}
-    out = set()
-    last = len(starts) - 1
-    for n, (day, mask) in enumerate(starts):
-        hi = starts[n + 1][0] - 1 if n < last else OPEN_DAY
-        for f in folds(mask):
-            span = spans.get(f)
-            if span is None:
-                spans[f] = [day, hi]
-            elif span[1] == day - 1:
-                span[1] = hi  # the same facts carry on: one longer segment
-            else:
-                out.add((span[0], span[1], f))
-                spans[f] = [day, hi]
-    out.update((lo, hi, f) for f, (lo, hi) in spans.items())
-    return out
