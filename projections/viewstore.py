@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
@@ -139,8 +139,13 @@ class ViewStore:
                 self.recorder.create_table()
             else:
                 self.factory = InfrastructureFactory.construct(Environment("views", env))
-                self.recorder = self.factory.tracking_recorder(
-                    PostgresViewRecorder if self.postgres else SQLiteViewRecorder)
+                recorder_class = PostgresViewRecorder if self.postgres else SQLiteViewRecorder
+                try:
+                    self.recorder = self.factory.tracking_recorder(recorder_class)
+                except IntegrityError:
+                    # SQLite: another process made the tables at the same moment (the library
+                    # then fails to record its migration marker twice); they exist now.
+                    self.recorder = self.factory.tracking_recorder(recorder_class)
         # Table and index names as SQL writes them: schema-qualified on PostgreSQL.
         self.schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
         self.person_rows = self.schema + "person_rows"

@@ -24,7 +24,9 @@ def ledger(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Co
 
 
 def status(env: dict[str, str]) -> dict:
-    return json.loads(ledger("projections", "status", "--json", env=env).stdout)
+    out = ledger("projections", "status", "--json", env=env, check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def rows(store_env: dict[str, str]) -> list[tuple]:
