@@ -298,8 +298,9 @@ class ViewStore:
         if self.postgres:
             # COPY: fast, and free of the pipelined-executemany deadlock large batches meet (psycopg#685).
             # Binary: the server need not parse each number and identifier from text.
-            c.adapters.register_dumper(bytes, _UUIDBytes)
-            with c.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            loader = c.connection.cursor()  # same transaction; its bytes mean uuids, no other cursor's do
+            loader.adapters.register_dumper(bytes, _UUIDBytes)
+            with loader.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([_pg_type(column) for column in columns])
                 for v in values:
                     copy.write_row(v)
