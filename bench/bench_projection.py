@@ -4,7 +4,8 @@ past date and known at a past time, before and after 5 corrections per person.
     python bench/bench_projection.py [--backend sqlite|postgres|both] [--scale 1] [--corrections 5]
 
 The Qianjiang demo (scale 1: 557,458 persons) is written through the ledger's command path, the
-projection rebuilt from zero and timed, then the enrollment report for 500114 is asked as of
+projection rebuilt from zero and timed, twice (right after the writing, then again over the
+existing projection), then the enrollment report for 500114 is asked as of
 2021-06-30 and as known at T0 (the moment the demo was written). Then every person's registration
 is corrected 5 times (village moved back and forth between two townships, so every row of every
 person gets a new version), the projection catches up, and the same question is asked again: the
@@ -76,12 +77,19 @@ def run(backend: str, scale: int, corrections: int, workdir: Path, schema: str |
     started = time.perf_counter()
     reports.follower.rebuild()
     rebuilt = time.perf_counter() - started
+    # Again, as an operator would run it: over the existing projection, on a log read before.
+    # (The first rebuild is also the first reader of the events just written; on PostgreSQL,
+    # with autovacuum off as on this server, it sets every row's hint bits as it reads.)
+    started = time.perf_counter()
+    reports.follower.rebuild()
+    again = time.perf_counter() - started
     rows = reports.views.counts()
     before, p50_0, max_0 = timed_reports(reports, t0)
     lines = [
-        f"| {backend} | {len(people):,} persons, {events:,} events (written in {written:.0f} s) | rebuild from zero:"
-        f" {rebuilt:.1f} s, **{events / rebuilt:,.0f} events/s**; {rows['person_rows']:,} person rows,"
-        f" {rows['payment_rows']:,} payment rows |",
+        f"| {backend} | {len(people):,} persons, {events:,} events (written in {written:.0f} s) | rebuild from zero,"
+        f" right after the writing: {rebuilt:.1f} s, {events / rebuilt:,.0f} events/s |",
+        f"| {backend} | rebuild again (over the existing projection) | {again:.1f} s, **{events / again:,.0f} events/s**;"
+        f" {rows['person_rows']:,} person rows, {rows['payment_rows']:,} payment rows |",
         f"| {backend} | enrollment report, as of {AS_OF}, known at T0, 0 corrections | p50 **{p50_0:.0f} ms**,"
         f" max {max_0:.0f} ms (enrolled {before['total']['enrolled']:,}) |",
     ]
