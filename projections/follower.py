@@ -43,8 +43,8 @@ _worker: EventStore | None = None
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Folding a batch makes hundreds of thousands of small objects, none of them in a cycle, so
-    reference counting frees them all; the cycle collector's passes over them took a fifth of a
-    rebuild's time (bench/RESULTS.md). It runs again afterwards, for anything left over."""
+    reference counting frees them all; the cycle collector's passes over them took a fifth of the
+    folding time (3.87 s against 3.06 s for 200,000 events). It runs again afterwards."""
     enabled = gc.isenabled()
     gc.disable()
     try:
