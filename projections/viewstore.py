@@ -83,6 +83,12 @@ def _all_tables(postgres: bool) -> list[str]:
             _REPLACED % (("uuid", "int8") if postgres else ("TEXT", "INTEGER"))]
 
 
+def _index_statements(postgres: bool, names: list[str] | None = None) -> list[str]:
+    """The CREATE INDEX statements of the tables: all of them, or those of the indexes named."""
+    found = [st for st in _all_tables(postgres) if st.startswith("CREATE INDEX")]
+    return found if names is None else [st for st in found if st.split()[5] in names]
+
+
 TREE_INDEXES = [f"{t}_believed_{b}" for t in ("person_rows", "payment_rows") for b in ("upper", "lower")]
 PERSON_INDEXES = [f"{t}_person" for t in ("person_rows", "payment_rows")]
 
@@ -161,15 +167,14 @@ class ViewStore:
                     # SQLite: another process made the tables at the same moment (the library
                     # then fails to record its migration marker twice); they exist now.
                     self.recorder = self.factory.tracking_recorder(recorder_class)
-        # Table and index names as SQL writes them: schema-qualified on PostgreSQL.
-        self.schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
+            # Table and index names as SQL writes them: schema-qualified on PostgreSQL.
+            self.schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
+            self._add_loaded_column()
         self.person_rows = self.schema + "person_rows"
         self.payment_rows = self.schema + "payment_rows"
         self.tracking_table = (
             self.schema + Identifier(self.recorder.tracking_table_name).as_string() if self.postgres else "tracking"
         )
-        with schema_lock(env):
-            self._add_loaded_column()
         self.settle()  # a rebuild killed part-way may have left replaced rows behind
 
     def _add_loaded_column(self) -> None:
@@ -242,9 +247,8 @@ class ViewStore:
             found = c.fetchone()
             if not (found["exists"] if self.postgres else found[0]):
                 return
-            for statement in _all_tables(self.postgres):
-                if statement.startswith("CREATE INDEX") and "_person " in statement:
-                    c.execute(statement.replace("{s}", self.schema))
+            for statement in _index_statements(self.postgres, PERSON_INDEXES):
+                c.execute(statement.replace("{s}", self.schema))
             for table in (self.person_rows, self.payment_rows):
                 c.execute(f"DELETE FROM {table} WHERE person IN (SELECT person FROM {self.schema}replaced_persons)"
                           f" AND loaded < (SELECT max(loaded) FROM {self.schema}replaced_persons x"
@@ -254,11 +258,10 @@ class ViewStore:
     def index(self) -> None:
         """The indexes, after a bulk load: made once from sorted rows, far faster than row by
         row. Statistics follow in vacuum()."""
-        statements = [st for st in _all_tables(self.postgres) if st.startswith("CREATE INDEX")]
         with self.recorder.datastore.transaction(commit=True) as c:
             if not self.postgres:
                 c.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, 4)}")  # sort with helper threads: a fifth faster
-            for statement in statements:
+            for statement in _index_statements(self.postgres):
                 c.execute(statement.replace("{s}", self.schema))
 
     def vacuum(self, reindex: bool = False) -> None:
