@@ -26,7 +26,7 @@ from domain.dates import china_date
 from domain.idnumber import mask
 from domain.person import Person, effective_day
 from domain.policy import policy_by_id
-from projections.intervals import OPEN, OPEN_DAY, fork, micros
+from projections.intervals import OPEN, OPEN_DAY, ROOT, fork, micros
 
 # The events of a person's stream; everything else in the log (claims, tokens, reference tables)
 # is not about a person.
@@ -125,45 +125,43 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     for day in sorted(effective_by):
         included |= effective_by[day]
         as_of.append((day, included))
+    world = (bit - 1) & ~always
     folds = _Folds(pid, stream)
+    facts = folds.facts
     opened: dict[tuple[int, int, int], int] = {}  # (eff_lo, eff_hi, facts id) -> rec_lo of its version
     rows: list[Row] = []
     known = 0
     for moment in sorted(known_by):
         known |= known_by[moment]
-        if not known & ~always:
+        if not known & world:
             continue  # no world event known yet: the person has no row (and had none before)
         t = micros(moment)
+        if t >= ROOT:  # the reports' queries rely on it (projections/intervals.py)
+            raise ValueError(f"an event recorded at {moment.isoformat()}, after 2112: is the ledger's clock right?")
         # The segments believed from this moment: one fold for each day on which a known event
-        # takes effect, the same facts on consecutive days joined into one span.
-        spans: dict[int, list[int]] = {}  # facts id -> [eff_lo, eff_hi] of its latest span
-        current = set()
+        # takes effect, the same facts on consecutive segments joined into one span.
+        believed: set[tuple[int, int, int]] = set()
+        live: dict[int, int] = {}  # facts id -> first day of its span, for the facts of the latest segment
         previous = known & always
         for day, included in as_of:
             mask = known & included
             if mask == previous:
                 continue  # no known event takes effect on this day
             previous = mask
-            for span in spans.values():
-                if span[1] == OPEN_DAY:
-                    span[1] = day - 1  # the previous segment ends the day before
-            for f in folds(mask):
-                span = spans.get(f)
-                if span is not None and span[1] == day - 1:
-                    span[1] = OPEN_DAY  # the same facts carry on
-                else:
-                    if span is not None:
-                        current.add((span[0], span[1], f))
-                    spans[f] = [day, OPEN_DAY]
-        current.update((lo, hi, f) for f, (lo, hi) in spans.items())
-        if opened:
-            for key in [k for k in opened if k not in current]:
-                lo = opened.pop(key)
-                rows.append(Row(lo, t - 1, fork(lo, t - 1), key[0], key[1], folds.facts[key[2]]))
-        for key in current:
+            ids = folds(mask)
+            for f in [f for f in live if f not in ids]:
+                believed.add((live.pop(f), day - 1, f))  # its span ends the day before
+            for f in ids:
+                if f not in live:
+                    live[f] = day
+        for f, lo in live.items():
+            believed.add((lo, OPEN_DAY, f))
+        for key in [k for k in opened if k not in believed]:
+            lo = opened.pop(key)
+            rows.append(Row(lo, t - 1, fork(lo, t - 1), key[0], key[1], facts[key[2]]))
+        for key in believed:
             if key not in opened:
                 opened[key] = t
-    facts = folds.facts
     for (eff_lo, eff_hi, f), lo in opened.items():
         rows.append(Row(lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, facts[f]))
     return rows
