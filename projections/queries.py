@@ -14,7 +14,7 @@ from typing import Any
 
 from projections.intervals import OPEN, micros, path
 from projections.rows import ASSISTED
-from projections.viewstore import ViewStore
+from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
 class ViewSource:
@@ -30,7 +30,9 @@ class ViewSource:
         common = f"year IN ({year_list}) AND eff_lo <= ? AND eff_hi >= ? AND region LIKE ?"
         parts, params = [], []
         if left:
-            parts.append(f"SELECT {columns} FROM {table} WHERE node IN ({','.join(map(str, left))}) AND rec_hi >= ? AND {common}")
+            # LEFT_OF_ROOT holds for every left node; said, it lets the database use the closed rows' index.
+            parts.append(f"SELECT {columns} FROM {table} WHERE node IN ({','.join(map(str, left))}) AND {LEFT_OF_ROOT}"
+                         f" AND rec_hi >= ? AND {common}")
             params += [self.q, d, d, region + "%"]
         parts.append(f"SELECT {columns} FROM {table} WHERE node IN ({','.join(map(str, right))}) AND rec_lo <= ? AND {common}")
         params += [self.q, d, d, region + "%"]

@@ -29,6 +29,7 @@ from psycopg.pq import Format
 from psycopg.sql import SQL, Identifier
 
 from domain.store import postgres_connection, schema_lock
+from projections.intervals import ROOT
 from projections.rows import PaymentFacts, Row, YearFacts
 
 NAME = "reports"  # the projection's name in the tracking table
@@ -50,6 +51,9 @@ COVERED = {
 }
 
 
+LEFT_OF_ROOT = f"node < {ROOT}"  # the closed rows' index condition, which its queries repeat word for word
+
+
 def _pg_type(column: str) -> str:
     return "uuid" if column == "person" else "text" if column in _TEXT else "int8"
 
@@ -59,14 +63,18 @@ def _table_sql(table: str, columns: list[str], postgres: bool) -> list[str]:
                      for c in columns)
     covered = ", ".join(COVERED[table])
 
-    def tree_index(name: str, bound: str) -> str:
+    def tree_index(name: str, bound: str, where: str = "") -> str:
         keys = f"(year, node, {bound}) INCLUDE ({covered})" if postgres else f"(year, node, {bound}, {covered})"
-        return f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {{s}}{table} {keys}"
+        return f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {{s}}{table} {keys}{where}"
 
     # The two interval-tree indexes (projections/intervals.py) and one to replace a person's rows.
+    # The upper bound's holds only the closed rows, those left of the root: the open ones (two
+    # thirds) are always read through the lower bound, and they made the upper index the slowest
+    # to build, sharing one (year, node, rec_hi) and so sorted by the covered columns (2.9 s
+    # against 0.5 s, full Qianjiang on SQLite).
     return [
         f"CREATE TABLE IF NOT EXISTS {{s}}{table} ({cols})",
-        tree_index("believed_upper", "rec_hi"),
+        tree_index("believed_closed", "rec_hi", f" WHERE {LEFT_OF_ROOT}"),
         tree_index("believed_lower", "rec_lo"),
         f"CREATE INDEX IF NOT EXISTS {table}_person ON {{s}}{table} (person)",
     ]
@@ -89,7 +97,9 @@ def _index_statements(postgres: bool, names: list[str] | None = None) -> list[st
     return found if names is None else [st for st in found if st.split()[5] in names]
 
 
-TREE_INDEXES = [f"{t}_believed_{b}" for t in ("person_rows", "payment_rows") for b in ("upper", "lower")]
+TREE_INDEXES = [f"{t}_believed_{b}" for t in ("person_rows", "payment_rows") for b in ("closed", "lower")]
+# Indexes of earlier versions, dropped when the store is opened.
+RETIRED_INDEXES = [f"{t}_believed_upper" for t in ("person_rows", "payment_rows")]
 PERSON_INDEXES = [f"{t}_person" for t in ("person_rows", "payment_rows")]
 
 
@@ -169,7 +179,7 @@ class ViewStore:
                     self.recorder = self.factory.tracking_recorder(recorder_class)
             # Table and index names as SQL writes them: schema-qualified on PostgreSQL.
             self.schema = (Identifier(self.recorder.datastore.schema).as_string() + ".") if self.postgres else ""
-            self._add_loaded_column()
+            self._migrate()
         self.person_rows = self.schema + "person_rows"
         self.payment_rows = self.schema + "payment_rows"
         self.tracking_table = (
@@ -177,9 +187,12 @@ class ViewStore:
         )
         self.settle()  # a rebuild killed part-way may have left replaced rows behind
 
-    def _add_loaded_column(self) -> None:
-        """Tables made before rows carried `loaded` get it; 0 is older than any batch."""
+    def _migrate(self) -> None:
+        """Tables made by earlier versions: rows get `loaded` (0 is older than any batch), and the
+        retired indexes go (their successors were made with the tables)."""
         with self.recorder.datastore.transaction(commit=True) as c:
+            for index in RETIRED_INDEXES:
+                c.execute(f"DROP INDEX IF EXISTS {self.schema}{index}")
             for table in ("person_rows", "payment_rows"):
                 if self.postgres:
                     c.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
