@@ -22,7 +22,6 @@ from uuid import UUID
 
 from domain import events as ev
 from domain.coverage import enrollment_view
-from domain.dates import china_date
 from domain.idnumber import mask
 from domain.person import Person, effective_day
 from domain.policy import policy_by_id
@@ -78,7 +77,7 @@ class Row(NamedTuple):
     facts: YearFacts | PaymentFacts
 
 
-def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
+def _facts(person: Person, paid_days: dict[int, int]) -> tuple[list[YearFacts], list[PaymentFacts]]:
     if person.registration is None:
         return [], []
     held = " ".join(sorted(person.categories_held(date.max))) if person.categories else ""
@@ -101,7 +100,7 @@ def _facts(person: Person) -> tuple[list[YearFacts], list[PaymentFacts]]:
             s.category if s else "", s.amount_fen if s else 0, "", "",
         ))
         for p in enrollment.payments.values():
-            payments.append(PaymentFacts(year, person.region, p.payment_id, china_date(p.paid_at).toordinal(),
+            payments.append(PaymentFacts(year, person.region, p.payment_id, paid_days[id(p)],
                                          p.channel, p.collection_point or "", p.amount_fen, p.receipt_no or ""))
     return years, payments
 
@@ -111,33 +110,39 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     stream = sorted((e for e in events if type(e) in _PERSON_TYPES), key=_version)
     # A set of the person's events is a bit mask over `stream` (bit i: stream[i]): a fold is
     # memoised on the events it includes, and a mask is that set at the cost of one integer.
-    known_by: dict[datetime, int] = {}  # recording time -> the events recorded at it
-    effective_by: dict[int, int] = {}  # effective day -> the events effective on it (0: always)
+    known_by: dict[int, int] = {}  # recording time (µs) -> the events recorded at it
+    effective_by: dict[int, int] = {}  # effective day -> the events effective on it
+    always = 0  # the events that are not world events: in every question "as of" a day
+    paid_days: dict[int, int] = {}  # id of a payment event -> the day it was paid
     bit = 1
     for e in stream:
-        known_by[e.recorded_at] = known_by.get(e.recorded_at, 0) | bit
-        day = effective_day(e).toordinal() if e.world_event else 0
-        effective_by[day] = effective_by.get(day, 0) | bit
+        t = micros(e.recorded_at)  # an integer: cheaper to hash and sort than an aware datetime
+        known_by[t] = known_by.get(t, 0) | bit
+        if e.world_event:
+            day = effective_day(e).toordinal()
+            effective_by[day] = effective_by.get(day, 0) | bit
+            if type(e) is ev.PaymentRecorded:
+                paid_days[id(e)] = day
+        else:
+            always |= bit
         bit <<= 1
-    always = effective_by.pop(0, 0)
+    if known_by and max(known_by) >= ROOT:  # the reports' queries rely on it (projections/intervals.py)
+        raise ValueError(f"person {pid} has an event recorded after 2112: is the ledger's clock right?")
     as_of = []  # (day, the events included in a question "as of" that day), by day
     included = always
     for day in sorted(effective_by):
         included |= effective_by[day]
         as_of.append((day, included))
     world = (bit - 1) & ~always
-    folds = _Folds(pid, stream)
+    folds = _Folds(pid, stream, paid_days)
     facts = folds.facts
     opened: dict[tuple[int, int, int], int] = {}  # (eff_lo, eff_hi, facts id) -> rec_lo of its version
     rows: list[Row] = []
     known = 0
-    for moment in sorted(known_by):
-        known |= known_by[moment]
+    for t in sorted(known_by):
+        known |= known_by[t]
         if not known & world:
             continue  # no world event known yet: the person has no row (and had none before)
-        t = micros(moment)
-        if t >= ROOT:  # the reports' queries rely on it (projections/intervals.py)
-            raise ValueError(f"an event recorded at {moment.isoformat()}, after 2112: is the ledger's clock right?")
         # The segments believed from this moment: one fold for each day on which a known event
         # takes effect, the same facts on consecutive segments joined into one span.
         believed: set[tuple[int, int, int]] = set()
@@ -178,8 +183,8 @@ class _Folds:
     """The facts of each set of a person's events, folded once; equal facts are one object, so
     they compare by identity."""
 
-    def __init__(self, pid: UUID, stream: list[ev.Event]):
-        self.pid, self.stream = pid, stream
+    def __init__(self, pid: UUID, stream: list[ev.Event], paid_days: dict[int, int]):
+        self.pid, self.stream, self.paid_days = pid, stream, paid_days
         self.by_mask: dict[int, tuple[int, ...]] = {}
         self.facts: dict[int, YearFacts | PaymentFacts] = {}  # id -> the one object with those facts
         self._same: dict[YearFacts | PaymentFacts, YearFacts | PaymentFacts] = {}
@@ -193,7 +198,7 @@ class _Folds:
                 if rest & 1:
                     person.apply(e)
                 rest >>= 1
-            years, payments = _facts(person)
+            years, payments = _facts(person, self.paid_days)
             ids = []
             for f in (*years, *payments):
                 f = self._same.setdefault(f, f)
