@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from datetime import date
 from typing import Any
 
@@ -91,6 +92,9 @@ def outstanding_fen(e: Enrollment) -> int:
     return max(payable - e.paid_fen, 0)
 
 
+_paid_at = attrgetter("paid_at")
+
+
 def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tuple[date | None, str]:
     """完清费用之日: the date of the payment that brings the payments up to the amount payable,
     and (when `explain`) how."""
@@ -104,7 +108,8 @@ def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tupl
             " (SPEC Decision 3)" if explain else ""
         )
     total = 0
-    for p in sorted(e.payments.values(), key=lambda p: p.paid_at):
+    payments = e.payments.values()
+    for p in sorted(payments, key=_paid_at) if len(payments) > 1 else payments:
         total += p.amount_fen
         if total >= payable_fen:
             day = china_date(p.paid_at)
@@ -171,7 +176,8 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     if how:
         lines.append(how)
     benefit = _benefit(policy.id, e.cohort, e.enrolled_on, paid_on, person.birth_date, person.hukou_registered_on)
-    lines.extend(benefit.lines)
+    if explain:
+        lines.extend(benefit.lines)
     view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
     if paid_on is not None:
         view.status = "paid"
@@ -185,8 +191,9 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
             view.benefit_end = min(view.benefit_end or c.effective_on, c.effective_on)
         else:
             view.benefit_start = view.benefit_end = None
-        lines.append(f"cancelled ({c.reason}) from {c.effective_on}: {c.refund_rule}")
-    if on is not None:
+        if explain:
+            lines.append(f"cancelled ({c.reason}) from {c.effective_on}: {c.refund_rule}")
+    if on is not None and explain:
         lines.append(f"on {on}: {'covered' if view.covered_on(on) else 'not covered'}")
     return view
 

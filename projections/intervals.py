@@ -17,7 +17,7 @@ bound needs only the rows left of the root: the closed ones.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 HEIGHT = 53
 OPEN = (1 << HEIGHT) - 1  # the recording interval of the current belief has no end
@@ -25,12 +25,12 @@ ROOT = 1 << (HEIGHT - 1)  # where every open interval is filed (see above)
 OPEN_DAY = date.max.toordinal()  # nor has the effective interval of an open-ended segment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def micros(moment: datetime) -> int:
     """A recording time as whole microseconds (exact: no float), shifted so it is never 0."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds + 1
+    return (moment - _EPOCH) // _MICROSECOND + 1
 
 
 def fork(lo: int, hi: int) -> int:

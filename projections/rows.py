@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from operator import attrgetter
 from typing import NamedTuple
 from uuid import UUID
 
@@ -107,7 +108,8 @@ def _facts(person: Person, paid_days: dict[int, int]) -> tuple[list[YearFacts], 
 
 def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     """Every row version of one person, from all their events (any order of recording)."""
-    stream = sorted((e for e in events if type(e) in _PERSON_TYPES), key=_version)
+    stream = [e for e in events if type(e) in _PERSON_TYPES]
+    stream.sort(key=_VERSION)
     # A set of the person's events is a bit mask over `stream` (bit i: stream[i]): a fold is
     # memoised on the events it includes, and a mask is that set at the cost of one integer.
     known_by: dict[int, int] = {}  # recording time (µs) -> the events recorded at it
@@ -154,8 +156,9 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
                 continue  # no known event takes effect on this day
             previous = mask
             ids = folds(mask)
-            for f in [f for f in live if f not in ids]:
-                believed.add((live.pop(f), day - 1, f))  # its span ends the day before
+            if live:
+                for f in [f for f in live if f not in ids]:
+                    believed.add((live.pop(f), day - 1, f))  # its span ends the day before
             for f in ids:
                 if f not in live:
                     live[f] = day
@@ -173,10 +176,7 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
 
 
 _PERSON_TYPES = frozenset(PERSON_EVENTS)
-
-
-def _version(e: ev.Event) -> int:
-    return e.originator_version
+_VERSION = attrgetter("originator_version")
 
 
 class _Folds:
