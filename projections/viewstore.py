@@ -13,8 +13,9 @@ tables person_rows, payment_rows and views_tracking in the ledger's own database
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -155,6 +156,21 @@ def views_env(store_env: dict[str, str], environ: dict[str, str] | None = None) 
     return env
 
 
+PAGE_SIZE = 16384
+
+
+def _create_with_large_pages(path: str) -> None:
+    """A new SQLite views file gets 16 KiB pages: a quarter as many pages to build and to free,
+    so at full Qianjiang scale the indexes build a fifth faster and clearing for a rebuild a
+    third faster than with the default 4 KiB (bench/RESULTS.md). The size is fixed once the file
+    is in WAL mode, so an existing file keeps its own."""
+    if ":memory:" in path or path.startswith("file:") or os.path.exists(path):
+        return
+    with closing(sqlite3.connect(path)) as c:
+        c.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        c.execute("PRAGMA journal_mode = WAL")  # writes the header, page size included
+
+
 class ViewStore:
     """The projection's rows and position, on SQLite or PostgreSQL."""
 
@@ -169,6 +185,8 @@ class ViewStore:
                 self.recorder = PostgresViewRecorder(shared, tracking_table_name="views_tracking")
                 self.recorder.create_table()
             else:
+                if not self.postgres:
+                    _create_with_large_pages(env["SQLITE_DBNAME"])
                 self.factory = InfrastructureFactory.construct(Environment("views", env))
                 recorder_class = PostgresViewRecorder if self.postgres else SQLiteViewRecorder
                 try:
