@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import partial
 from operator import attrgetter
 from typing import NamedTuple
 from uuid import UUID
@@ -78,9 +79,10 @@ class Row(NamedTuple):
     facts: YearFacts | PaymentFacts
 
 
-def _facts(person: Person, paid_days: dict[int, int]) -> tuple[list[YearFacts], list[PaymentFacts]]:
+def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | PaymentFacts]:
+    """The facts of a folded person: a row's worth for each year, the assisted row, each payment."""
     if person.registration is None:
-        return [], []
+        return []
     held = " ".join(sorted(person.categories_held(date.max))) if person.categories else ""
     years: list[YearFacts] = []
     payments: list[PaymentFacts] = []
@@ -103,7 +105,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> tuple[list[YearFacts], 
         for p in enrollment.payments.values():
             payments.append(PaymentFacts(year, person.region, p.payment_id, paid_days[id(p)],
                                          p.channel, p.collection_point or "", p.amount_fen, p.receipt_no or ""))
-    return years, payments
+    return years + payments
 
 
 def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
@@ -136,6 +138,8 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
         included |= effective_by[day]
         as_of.append((day, included))
     world = (bit - 1) & ~always
+    if not world:
+        return []  # registered, nothing more: no row until something happens in the world
     folds = _Folds(pid, stream, paid_days)
     facts = folds.facts
     opened: dict[tuple[int, int, int], int] = {}  # (eff_lo, eff_hi, facts id) -> rec_lo of its version
@@ -166,17 +170,18 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
             believed.add((lo, OPEN_DAY, f))
         for key in [k for k in opened if k not in believed]:
             lo = opened.pop(key)
-            rows.append(Row(lo, t - 1, fork(lo, t - 1), key[0], key[1], facts[key[2]]))
+            rows.append(_row((lo, t - 1, fork(lo, t - 1), key[0], key[1], facts[key[2]])))
         for key in believed:
             if key not in opened:
                 opened[key] = t
     for (eff_lo, eff_hi, f), lo in opened.items():
-        rows.append(Row(lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, facts[f]))
+        rows.append(_row((lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, facts[f])))
     return rows
 
 
 _PERSON_TYPES = frozenset(PERSON_EVENTS)
 _VERSION = attrgetter("originator_version")
+_row = partial(tuple.__new__, Row)  # Row((...)) without the Python-level __new__ of a named tuple
 
 
 class _Folds:
@@ -198,11 +203,12 @@ class _Folds:
                 if rest & 1:
                     person.apply(e)
                 rest >>= 1
-            years, payments = _facts(person, self.paid_days)
             ids = []
-            for f in (*years, *payments):
-                f = self._same.setdefault(f, f)
-                self.facts[id(f)] = f
-                ids.append(id(f))
+            same, facts = self._same, self.facts
+            for f in _facts(person, self.paid_days):
+                f = same.setdefault(f, f)
+                i = id(f)
+                facts[i] = f
+                ids.append(i)
             found = self.by_mask[mask] = tuple(ids)
         return found
