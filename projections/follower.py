@@ -153,11 +153,15 @@ class Follower:
         applied = 0
         if workers > 1 and head >= PARALLEL_FROM and self.env is not None:
             applied = self._parallel(head, workers, progress)  # which clears, once the workers have started
+            # All the indexes at once (side by side on PostgreSQL); then the replaced rows go
+            # through the person index, and what was recorded meanwhile is added row by row.
+            self.views.index()
             self.views.settle()
+            applied += self.catch_up(progress, tidy=False)
         else:
             self.views.clear(drop_indexes=True)
-        applied += self.catch_up(progress, tidy=False)
-        self.views.index()
+            applied += self.catch_up(progress, tidy=False)
+            self.views.index()
         self.views.vacuum()
         return applied
 
