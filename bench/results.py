@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,8 +54,20 @@ def machine() -> str:
         mem = "?"
     return (
         f"{os.cpu_count()} cores ({cpu}), {mem} memory, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+        f"{platform.system()} {platform.release()}; measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC;"
+        f" reference loop {reference_loop():.2f} s"
     )
+
+
+def reference_loop() -> float:
+    """CPU seconds of a fixed pure-Python loop (20 million additions). A shared VM's speed drifts
+    by more than most changes it is asked to measure; this says how fast it was at the time, so
+    figures from different runs can be compared (lower is faster)."""
+    started = time.process_time()
+    x = 0
+    for i in range(20_000_000):
+        x += i & 7
+    return time.process_time() - started
 
 
 def write_section(title: str, lines: list[str]) -> None:
