@@ -16,7 +16,7 @@ about one fold per event, whatever the number of segments and versions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from functools import partial
 from operator import attrgetter
 from typing import NamedTuple
