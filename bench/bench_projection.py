@@ -80,7 +80,7 @@ def run(backend: str, scale: int, corrections: int, workdir: Path, schema: str |
     # Again, as an operator would run it: over the existing projection, on a log read before.
     # (The first rebuild is also the first reader of the events just written; on PostgreSQL,
     # with autovacuum off as on this server, it sets every row's hint bits as it reads.)
-    # Twice, as this VM's speed varies by ±15% from one run to the next.
+    # Twice, as this VM's speed varies from one run to the next by as much as the figures compared.
     agains = []
     for _ in range(2):
         started = time.perf_counter()

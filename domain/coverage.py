@@ -109,6 +109,7 @@ def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tupl
         )
     total = 0
     payments = e.payments.values()
+    # Most enrollments have one payment: not sorting it saved 1.5% of a rebuild's fold (callgrind).
     for p in sorted(payments, key=_paid_at) if len(payments) > 1 else payments:
         total += p.amount_fen
         if total >= payable_fen:
