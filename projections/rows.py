@@ -87,13 +87,13 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
     years: list[YearFacts] = []
     payments: list[PaymentFacts] = []
     if held:
-        years.append(YearFacts(ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, person.name,
-                               mask(person.id_number)))
+        years.append(_year((ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, person.name,
+                            mask(person.id_number))))
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
         live = view.enrolled
         s = view.subsidy if live else None
-        years.append(YearFacts(
+        years.append(_year((
             year, person.region, int(live), int(view.status == "paid"),
             view.benefit_start.toordinal() if view.benefit_start else 0,
             view.benefit_end.toordinal() if view.benefit_end else 0,
@@ -101,15 +101,17 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             s.funder if s else "",
             policy_by_id(view.policy).funders.get(s.funder, s.funder) if s and view.policy else "",
             s.category if s else "", s.amount_fen if s else 0, "", "",
-        ))
+        )))
         for p in enrollment.payments.values():
-            payments.append(PaymentFacts(year, person.region, p.payment_id, paid_days[id(p)],
-                                         p.channel, p.collection_point or "", p.amount_fen, p.receipt_no or ""))
+            payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],
+                                      p.channel, p.collection_point or "", p.amount_fen, p.receipt_no or "")))
     return years + payments
 
 
-def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
-    """Every row version of one person, from all their events (any order of recording)."""
+def person_rows(pid: UUID, events: Sequence[ev.Event], any_order: bool = False) -> list[Row]:
+    """Every row version of one person, from all their events (any order of recording).
+    `any_order`: by the general computation even where the events are in order (for the tests
+    that compare the two)."""
     stream = [e for e in events if type(e) in _PERSON_TYPES]
     stream.sort(key=_VERSION)
     # A set of the person's events is a bit mask over `stream` (bit i: stream[i]): a fold is
@@ -118,29 +120,50 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
     effective_by: dict[int, int] = {}  # effective day -> the events effective on it
     always = 0  # the events that are not world events: in every question "as of" a day
     paid_days: dict[int, int] = {}  # id of a payment event -> the day it was paid
+    # Whether the stream is "in order" (see _rows_in_order): a registration, then world events
+    # each recorded after the one before and taking effect no earlier.
+    in_order = bool(stream) and not stream[0].world_event
+    last_t = last_day = 0
+    world_days: list[int] = []  # the effective day of each world event, in stream order
     bit = 1
     for e in stream:
         t = micros(e.recorded_at)  # an integer: cheaper to hash and sort than an aware datetime
         known_by[t] = known_by.get(t, 0) | bit
+        in_order = in_order and t > last_t
+        last_t = t
         if e.world_event:
             day = effective_day(e).toordinal()
             effective_by[day] = effective_by.get(day, 0) | bit
             if type(e) is ev.PaymentRecorded:
                 paid_days[id(e)] = day
+            in_order = in_order and day >= last_day
+            last_day = day
+            world_days.append(day)
         else:
             always |= bit
+            in_order = in_order and bit == 1
         bit <<= 1
     if known_by and max(known_by) >= ROOT:  # the reports' queries rely on it (projections/intervals.py)
         raise ValueError(f"person {pid} has an event recorded after 2112: is the ledger's clock right?")
+    world = (bit - 1) & ~always
+    if not world:
+        return []  # registered, nothing more: no row until something happens in the world
+    folds = _Folds(pid, stream, paid_days)
+    if in_order and not any_order:
+        return _rows_in_order(folds, sorted(known_by), world_days)
+    return _rows_any_order(folds, known_by, effective_by, always, world)
+
+
+def _rows_any_order(folds: _Folds, known_by: dict[int, int], effective_by: dict[int, int], always: int,
+                    world: int) -> list[Row]:
+    """For each moment of recording, every segment of effective time believed from it; a row
+    version for each span of equal facts, from the moment it is first believed to the moment
+    before it no longer is."""
     as_of = []  # (day, the events included in a question "as of" that day), by day
     included = always
     for day in sorted(effective_by):
         included |= effective_by[day]
         as_of.append((day, included))
-    world = (bit - 1) & ~always
-    if not world:
-        return []  # registered, nothing more: no row until something happens in the world
-    folds = _Folds(pid, stream, paid_days)
     facts = folds.facts
     opened: dict[tuple[int, int, int], int] = {}  # (eff_lo, eff_hi, facts id) -> rec_lo of its version
     rows: list[Row] = []
@@ -174,6 +197,58 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
         for key in believed:
             if key not in opened:
                 opened[key] = t
+    return _close(rows, opened, facts)
+
+
+def _rows_in_order(folds: _Folds, times: list[int], days: list[int]) -> list[Row]:
+    """person_rows for a stream in order: the registration first, then each world event recorded
+    after the one before and taking effect no earlier (99.6% of the Qianjiang demo's persons).
+
+    Then the k-th world event's recording adds one segment of effective time at its day, or, on
+    the day of the last segment, replaces that segment's fold; every earlier segment, and so
+    every span ending before the last segment, stays as it was. So each recording changes only
+    the spans touching the last segment, and this computes just those, where _rows_any_order
+    recomputes every segment (tests/test_projection_rows.py checks that both give the same rows).
+    """
+    facts = folds.facts
+    opened: dict[tuple[int, int, int], int] = {}  # (eff_lo, eff_hi, facts id) -> rec_lo of its version
+    rows: list[Row] = []
+    live: dict[int, int] = {}  # facts id -> first day of its span, for the facts of the last segment
+    before: dict[int, int] = {}  # the same, entering the last segment
+    start = 0  # the first day of the last segment
+    mask = 1  # the registration
+    for t, day in zip(times[1:], days):  # times[0]: the registration's, before any world event
+        mask = (mask << 1) | 1
+        ids = folds(mask)
+        if day > start:  # a new last segment: the spans that ended before it stay as they are
+            before = live.copy()
+            for f in [f for f in live if f not in ids]:
+                key = (live.pop(f), OPEN_DAY, f)
+                lo = opened.pop(key)
+                rows.append(_row((lo, t - 1, fork(lo, t - 1), key[0], key[1], facts[f])))
+                opened[(key[0], day - 1, f)] = t
+            for f in ids:
+                if f not in live:
+                    live[f] = day
+                    opened[(day, OPEN_DAY, f)] = t
+            start = day
+            continue
+        # The same day as the last segment: its fold is replaced.
+        old = {(lo, start - 1, f) for f, lo in before.items() if f not in live}
+        old.update((lo, OPEN_DAY, f) for f, lo in live.items())
+        live = {f: before.get(f, start) for f in ids}
+        tail = {(lo, start - 1, f) for f, lo in before.items() if f not in live}
+        tail.update((lo, OPEN_DAY, f) for f, lo in live.items())
+        for key in old - tail:
+            lo = opened.pop(key)
+            rows.append(_row((lo, t - 1, fork(lo, t - 1), key[0], key[1], facts[key[2]])))
+        for key in tail - old:
+            opened[key] = t
+    return _close(rows, opened, facts)
+
+
+def _close(rows: list[Row], opened: dict[tuple[int, int, int], int], facts: dict[int, YearFacts | PaymentFacts]) -> list[Row]:
+    """The rows, with the versions still believed now."""
     for (eff_lo, eff_hi, f), lo in opened.items():
         rows.append(_row((lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, facts[f])))
     return rows
@@ -181,28 +256,46 @@ def person_rows(pid: UUID, events: Sequence[ev.Event]) -> list[Row]:
 
 _PERSON_TYPES = frozenset(PERSON_EVENTS)
 _VERSION = attrgetter("originator_version")
-_row = partial(tuple.__new__, Row)  # Row((...)) without the Python-level __new__ of a named tuple
+# Named tuples made without their Python-level __new__: Row((...)) is Row(...) at half the cost.
+_row = partial(tuple.__new__, Row)
+_year = partial(tuple.__new__, YearFacts)
+_payment = partial(tuple.__new__, PaymentFacts)
 
 
 class _Folds:
     """The facts of each set of a person's events, folded once; equal facts are one object, so
-    they compare by identity."""
+    they compare by identity.
+
+    Most sets asked for are prefixes of the stream (events recorded in order, each taking effect
+    no earlier than the one before: 99.6% of the Qianjiang demo's persons), each the one before
+    and one event more. One person folded along the stream answers those, an event applied once
+    rather than once for every later prefix; any other set is folded from the start. Both apply
+    the same events in the same order, so they give the same person."""
 
     def __init__(self, pid: UUID, stream: list[ev.Event], paid_days: dict[int, int]):
         self.pid, self.stream, self.paid_days = pid, stream, paid_days
         self.by_mask: dict[int, tuple[int, ...]] = {}
         self.facts: dict[int, YearFacts | PaymentFacts] = {}  # id -> the one object with those facts
         self._same: dict[YearFacts | PaymentFacts, YearFacts | PaymentFacts] = {}
+        self._along = Person(pid)  # folded over stream[:self._applied]
+        self._applied = 0
 
     def __call__(self, mask: int) -> tuple[int, ...]:
         found = self.by_mask.get(mask)
         if found is None:
-            person = Person(self.pid)
-            rest = mask
-            for e in self.stream:
-                if rest & 1:
+            end = mask.bit_length()
+            if mask & (mask + 1) == 0 and end >= self._applied:  # stream[:end], at or past the fold along it
+                person = self._along
+                for e in self.stream[self._applied:end]:
                     person.apply(e)
-                rest >>= 1
+                self._applied = end
+            else:
+                person = Person(self.pid)
+                rest = mask
+                for e in self.stream:
+                    if rest & 1:
+                        person.apply(e)
+                    rest >>= 1
             ids = []
             same, facts = self._same, self.facts
             for f in _facts(person, self.paid_days):
