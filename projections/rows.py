@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from functools import partial
+from itertools import islice
 from operator import attrgetter
 from typing import NamedTuple
 from uuid import UUID
@@ -114,44 +115,66 @@ def person_rows(pid: UUID, events: Sequence[ev.Event], any_order: bool = False) 
     that compare the two)."""
     stream = [e for e in events if type(e) in _PERSON_TYPES]
     stream.sort(key=_VERSION)
+    in_order = None if any_order else _in_order(stream)
+    if in_order is not None:
+        times, days, paid_days = in_order
+        if not days:
+            return []  # registered, nothing more: no row until something happens in the world
+        _check_clock(pid, times[-1])
+        return _rows_in_order(_Folds(pid, stream, paid_days), times, days)
     # A set of the person's events is a bit mask over `stream` (bit i: stream[i]): a fold is
     # memoised on the events it includes, and a mask is that set at the cost of one integer.
     known_by: dict[int, int] = {}  # recording time (µs) -> the events recorded at it
     effective_by: dict[int, int] = {}  # effective day -> the events effective on it
     always = 0  # the events that are not world events: in every question "as of" a day
-    paid_days: dict[int, int] = {}  # id of a payment event -> the day it was paid
-    # Whether the stream is "in order" (see _rows_in_order): a registration, then world events
-    # each recorded after the one before and taking effect no earlier.
-    in_order = bool(stream) and not stream[0].world_event
-    last_t = last_day = 0
-    world_days: list[int] = []  # the effective day of each world event, in stream order
+    paid_days = {}
     bit = 1
     for e in stream:
         t = micros(e.recorded_at)  # an integer: cheaper to hash and sort than an aware datetime
         known_by[t] = known_by.get(t, 0) | bit
-        in_order = in_order and t > last_t
-        last_t = t
         if e.world_event:
             day = effective_day(e).toordinal()
             effective_by[day] = effective_by.get(day, 0) | bit
             if type(e) is ev.PaymentRecorded:
                 paid_days[id(e)] = day
-            in_order = in_order and day >= last_day
-            last_day = day
-            world_days.append(day)
         else:
             always |= bit
-            in_order = in_order and bit == 1
         bit <<= 1
-    if known_by and max(known_by) >= ROOT:  # the reports' queries rely on it (projections/intervals.py)
-        raise ValueError(f"person {pid} has an event recorded after 2112: is the ledger's clock right?")
+    if known_by:
+        _check_clock(pid, max(known_by))
     world = (bit - 1) & ~always
     if not world:
         return []  # registered, nothing more: no row until something happens in the world
-    folds = _Folds(pid, stream, paid_days)
-    if in_order and not any_order:
-        return _rows_in_order(folds, sorted(known_by), world_days)
-    return _rows_any_order(folds, known_by, effective_by, always, world)
+    return _rows_any_order(_Folds(pid, stream, paid_days), known_by, effective_by, always, world)
+
+
+def _in_order(stream: list[ev.Event]) -> tuple[list[int], list[int], dict[int, int]] | None:
+    """For a stream in order (see _rows_in_order), each event's recording time (µs), each world
+    event's effective day, and the day of each payment event (by its id); None for any other."""
+    if not stream or stream[0].world_event:
+        return None
+    last_t = micros(stream[0].recorded_at)  # the registration's
+    times, days = [last_t], []
+    paid_days: dict[int, int] = {}
+    last_day = 0
+    for e in islice(stream, 1, None):
+        t = micros(e.recorded_at)
+        if not e.world_event or t <= last_t:
+            return None
+        day = effective_day(e).toordinal()
+        if day < last_day:
+            return None
+        if type(e) is ev.PaymentRecorded:
+            paid_days[id(e)] = day
+        times.append(t)
+        days.append(day)
+        last_t, last_day = t, day
+    return times, days, paid_days
+
+
+def _check_clock(pid: UUID, latest: int) -> None:
+    if latest >= ROOT:  # the reports' queries rely on it (projections/intervals.py)
+        raise ValueError(f"person {pid} has an event recorded after 2112: is the ledger's clock right?")
 
 
 def _rows_any_order(folds: _Folds, known_by: dict[int, int], effective_by: dict[int, int], always: int,
@@ -248,9 +271,10 @@ def _rows_in_order(folds: _Folds, times: list[int], days: list[int]) -> list[Row
 
 
 def _close(rows: list[Row], opened: dict[tuple[int, int, int], int], facts: dict[int, YearFacts | PaymentFacts]) -> list[Row]:
-    """The rows, with the versions still believed now."""
+    """The rows, with the versions still believed now: each filed at the root, which is
+    fork(lo, OPEN) for every lo before it (projections/intervals.py; _check_clock)."""
     for (eff_lo, eff_hi, f), lo in opened.items():
-        rows.append(_row((lo, OPEN, fork(lo, OPEN), eff_lo, eff_hi, facts[f])))
+        rows.append(_row((lo, OPEN, ROOT, eff_lo, eff_hi, facts[f])))
     return rows
 
 

@@ -32,6 +32,12 @@ def test_the_tree_finds_an_interval_exactly_when_it_holds_the_moment(lo, length,
     assert _found(lo, hi, q) == (lo <= q <= hi)
 
 
+@given(lo=st.one_of(MOMENTS, st.integers(1, ROOT - 1)))
+def test_every_open_interval_is_filed_at_the_root(lo):
+    """The rows still believed are written with node ROOT without computing it (projections/rows.py)."""
+    assert fork(lo, OPEN) == ROOT
+
+
 @given(q=st.one_of(MOMENTS, st.just(OPEN)))
 def test_the_root_is_never_read_through_the_upper_bound(q):
     left, right = path(q)
