@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from datetime import date, datetime
 from typing import Iterable
 from uuid import UUID, uuid5
@@ -16,6 +17,7 @@ from uuid import UUID, uuid5
 from domain import events as ev
 from domain.dates import china_date
 
+_AMOUNT = attrgetter("amount_fen")
 _NAMESPACE = UUID("6b1d8e0c-5c1f-4c58-9a8e-2f3c0e7c1a11")
 
 
@@ -59,7 +61,7 @@ class Enrollment:
 
     @property
     def paid_fen(self) -> int:
-        return sum(p.amount_fen for p in self.payments.values())
+        return sum(map(_AMOUNT, self.payments.values()))
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ select_notifications, on both backends alike (DESIGN.md).
 from __future__ import annotations
 
 import gc
+import marshal
 import multiprocessing
 import os
 import threading
@@ -64,14 +65,24 @@ def _open_worker(env: dict[str, str]) -> None:
     gc.disable()
 
 
-def _range_rows(span: tuple[int, int]) -> tuple[list[UUID], list[tuple], list[tuple], int, int]:
-    """In a worker: the rows of notifications start..stop, as table values."""
+def _range_rows(span: tuple[int, int]) -> bytes:
+    """In a worker: the rows of notifications start..stop, as table values, marshalled (see
+    _unmarshal_range)."""
     assert _worker is not None
     start, stop = span
     records = _worker.read_log(start, stop - start + 1, stop)
     earlier, rows = batch_rows(_worker, records)
     postgres = not isinstance(_worker.recorder, SQLiteApplicationRecorder)
-    return (earlier, *flatten(rows, postgres, stop), stop, len(records))
+    # marshal, not the pool's pickle: the values are tuples of ints, strings and bytes, which it
+    # writes and reads a quarter faster (0.85 against 1.1 µs a row, both ways).
+    return marshal.dumps(([p.bytes for p in earlier], *flatten(rows, postgres, stop), stop, len(records)))
+
+
+def _unmarshal_range(data: bytes) -> tuple[list[UUID], list[tuple], list[tuple], int, int]:
+    """A range from a worker: the persons whose earlier rows it replaces, the two tables' values,
+    its last notification and how many it read."""
+    earlier, person_values, payment_values, stop, n = marshal.loads(data)
+    return [UUID(bytes=p) for p in earlier], person_values, payment_values, stop, n
 
 
 @dataclass
@@ -178,7 +189,7 @@ class Follower:
             pending = deque(pool.apply_async(_range_rows, (span,)) for span in islice(ranges, AHEAD * workers))
             self.views.clear(drop_indexes=True)
             while pending:
-                earlier, person_values, payment_values, stop, n = pending.popleft().get()
+                earlier, person_values, payment_values, stop, n = _unmarshal_range(pending.popleft().get())
                 following = next(ranges, None)
                 if following is not None:
                     pending.append(pool.apply_async(_range_rows, (following,)))

@@ -108,13 +108,18 @@ PERSON_INDEXES = [f"{t}_person" for t in ("person_rows", "payment_rows")]
 def flatten(rows: dict[UUID, list[Row]], postgres: bool, loaded: int) -> tuple[list[tuple], list[tuple]]:
     """Rows as the values of the two tables (made in worker processes during a parallel rebuild),
     written by the batch that ends at position `loaded`."""
-    person_values, payment_values = [], []
+    person_values: list[tuple] = []
+    payment_values: list[tuple] = []
+    person, payment = person_values.append, payment_values.append
+    tail = (loaded,)
     for pid, rs in rows.items():
         # PostgreSQL: the 16 bytes of the uuid (see _UUIDBytes); a UUID object cost 3 µs a row
         # to pickle and unpickle on its way from a rebuild's workers.
-        key = pid.bytes if postgres else pid.hex
+        key = (pid.bytes if postgres else pid.hex,)
         for r in rs:
-            (person_values if isinstance(r.facts, YearFacts) else payment_values).append((key, *r[:5], *r.facts, loaded))
+            facts = r[5]
+            # Tuples joined, not unpacked into a new one: a tenth faster, millions of times.
+            (person if type(facts) is YearFacts else payment)(key + r[:5] + facts + tail)
     return person_values, payment_values
 
 
