@@ -127,7 +127,7 @@ def person_rows(pid: UUID, events: Sequence[ev.Event], any_order: bool = False) 
     known_by: dict[int, int] = {}  # recording time (µs) -> the events recorded at it
     effective_by: dict[int, int] = {}  # effective day -> the events effective on it
     always = 0  # the events that are not world events: in every question "as of" a day
-    paid_days = {}
+    paid_days = {}  # id of a payment event -> the day it was paid
     bit = 1
     for e in stream:
         t = micros(e.recorded_at)  # an integer: cheaper to hash and sort than an aware datetime
@@ -239,10 +239,8 @@ def _rows_in_order(folds: _Folds, times: list[int], days: list[int]) -> list[Row
     live: dict[int, int] = {}  # facts id -> first day of its span, for the facts of the last segment
     before: dict[int, int] = {}  # the same, entering the last segment
     start = 0  # the first day of the last segment
-    mask = 1  # the registration
-    for t, day in zip(times[1:], days):  # times[0]: the registration's, before any world event
-        mask = (mask << 1) | 1
-        ids = folds(mask)
+    for end, (t, day) in enumerate(zip(times[1:], days), 2):  # times[0]: the registration's
+        ids = folds.along(end)  # the registration and the world events up to this one
         if day > start:  # a new last segment: the spans that ended before it stay as they are
             before = live.copy()
             for f in [f for f in live if f not in ids]:
@@ -309,23 +307,32 @@ class _Folds:
         if found is None:
             end = mask.bit_length()
             if mask & (mask + 1) == 0 and end >= self._applied:  # stream[:end], at or past the fold along it
-                person = self._along
-                for e in self.stream[self._applied:end]:
+                return self.along(end)
+            person = Person(self.pid)
+            rest = mask
+            for e in self.stream:
+                if rest & 1:
                     person.apply(e)
-                self._applied = end
-            else:
-                person = Person(self.pid)
-                rest = mask
-                for e in self.stream:
-                    if rest & 1:
-                        person.apply(e)
-                    rest >>= 1
-            ids = []
-            same, facts = self._same, self.facts
-            for f in _facts(person, self.paid_days):
-                f = same.setdefault(f, f)
-                i = id(f)
-                facts[i] = f
-                ids.append(i)
-            found = self.by_mask[mask] = tuple(ids)
+                rest >>= 1
+            found = self.by_mask[mask] = self._ids(person)
         return found
+
+    def along(self, end: int) -> tuple[int, ...]:
+        """The facts of stream[:end], at or past the fold along the stream (remembered, as the
+        folds of other sets are)."""
+        person = self._along
+        for e in self.stream[self._applied:end]:
+            person.apply(e)
+        self._applied = end
+        found = self.by_mask[(1 << end) - 1] = self._ids(person)
+        return found
+
+    def _ids(self, person: Person) -> tuple[int, ...]:
+        ids = []
+        same, facts = self._same, self.facts
+        for f in _facts(person, self.paid_days):
+            f = same.setdefault(f, f)
+            i = id(f)
+            facts[i] = f
+            ids.append(i)
+        return tuple(ids)
