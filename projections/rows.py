@@ -307,7 +307,8 @@ class _Folds:
         if found is None:
             end = mask.bit_length()
             if mask & (mask + 1) == 0 and end >= self._applied:  # stream[:end], at or past the fold along it
-                return self.along(end)
+                found = self.by_mask[mask] = self.along(end)
+                return found
             person = Person(self.pid)
             rest = mask
             for e in self.stream:
@@ -318,14 +319,13 @@ class _Folds:
         return found
 
     def along(self, end: int) -> tuple[int, ...]:
-        """The facts of stream[:end], at or past the fold along the stream (remembered, as the
-        folds of other sets are)."""
+        """The facts of stream[:end], at or past the fold along the stream. _rows_in_order asks
+        each prefix once, so only a fold asked for by its set is remembered (in __call__)."""
         person = self._along
         for e in self.stream[self._applied:end]:
             person.apply(e)
         self._applied = end
-        found = self.by_mask[(1 << end) - 1] = self._ids(person)
-        return found
+        return self._ids(person)
 
     def _ids(self, person: Person) -> tuple[int, ...]:
         ids = []
