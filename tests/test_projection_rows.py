@@ -5,19 +5,18 @@ distinguishes (a later day, the same day, a fold that brings back earlier facts)
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 import projections.rows as rows_module
 from conftest import BUREAU, CLERK, Clock, make_id
+from domain.dates import CHINA
 from domain.ledger import Ledger
 from domain.person import person_id
 from projections.rows import person_rows
 from test_projection_properties import _all_events, history, record
-
-CHINA = timezone(timedelta(hours=8))
 
 
 def _streams(ledger: Ledger) -> dict:
