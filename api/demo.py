@@ -21,6 +21,8 @@ from domain.ledger import Actor, Ledger
 from domain.regions import DATA_DIR
 
 YEAR = 2021
+# Qianjiang states no window; the ledger takes its payments from 1 September (rules.payment_season).
+WINDOW_OPENS = date(YEAR - 1, 9, 1)
 TOWNSHIP_TABLE = DATA_DIR / "targets_qianjiang_2021.csv"
 
 # Shares of the registered population holding each category (a plausible rural district;
@@ -118,7 +120,8 @@ def plan(scale: int, seed: int) -> Iterator[PlannedPerson]:
             )
             for category, share in CATEGORY_SHARES.items():
                 if rng.random() < share:
-                    p.categories.append((category, _day(rng, date(2018, 1, 1), date(2020, 8, 31))))
+                    # A category is certified from a day after birth (a newborn's, from birth).
+                    p.categories.append((category, max(born, _day(rng, date(2018, 1, 1), date(2020, 8, 31)))))
             if rng.random() < enroll_share:
                 _plan_payments(rng, p, channels, weights)
             yield p
@@ -128,17 +131,17 @@ def _plan_payments(rng: random.Random, p: PlannedPerson, channels: Any, weights:
     p.tier = 2 if rng.random() < 0.08 else 1
     roll = rng.random()
     if p.cohort == "newborn":
-        first = max(p.birth, date(2020, 9, 1))
+        first = max(p.birth, WINDOW_OPENS)
         paid = first + timedelta(days=rng.randrange(0, 120))
     elif roll < 0.86:
-        paid = _day(rng, date(2020, 9, 1), date(2020, 12, 20))
+        paid = _day(rng, WINDOW_OPENS, date(2020, 12, 20))
     elif roll < 0.96:
         paid = _day(rng, date(2020, 12, 21), date(2021, 2, 28))
     else:
         paid = _day(rng, date(2021, 3, 1), date(2021, 10, 31))
-    p.enroll_on = paid - timedelta(days=rng.randrange(0, 10))
-    if p.cohort == "newborn":
-        p.enroll_on = max(p.enroll_on, p.birth)
+    paid = max(paid, p.birth)  # a baby born in the window pays once born
+    # Enrolled up to ten days before paying, but not before the window opens nor before birth.
+    p.enroll_on = max(paid - timedelta(days=rng.randrange(0, 10)), WINDOW_OPENS, p.birth)
     channel = rng.choices(channels, weights)[0]
     if rng.random() < 0.05:  # a partial payment first, the rest later (possibly across a cut-off)
         first_day = p.enroll_on

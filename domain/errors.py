@@ -44,3 +44,13 @@ class RefusedByRule(LedgerError):
     """Well-formed but a policy rule refuses it: over-payment, late payment, unknown policy (HTTP 422)."""
 
     kind = "rule"
+
+
+class Forbidden(LedgerError):
+    """The caller's role or regions do not allow it (HTTP 403). About a person outside the caller's
+    regions it says nothing: not their name, region or anything else recorded."""
+
+    kind = "forbidden"
+
+
+OUTSIDE_SCOPE = "this person is not within the regions of your token; nothing was written"

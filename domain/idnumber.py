@@ -21,9 +21,10 @@ DOCUMENT_TYPES = {
     "foreign_permanent_residence": "外国人永久居留身份证",
 }
 
+EARLIEST_BIRTH = date(1900, 1, 1)  # nobody born earlier is alive to enroll (checked at registration)
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"  # ISO 7064 MOD 11-2: S mod 11 -> check character
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 _OTHER = re.compile(r"^[A-Z0-9]{6,20}$")
 
 
@@ -50,17 +51,16 @@ def _parse_resident_id(value: str, field: str) -> ResidentId:
         raise InvalidInput(
             f"must have 18 characters, this one has {len(number)}", field, "id_number_length"
         )
-    if not _SHAPE.match(number):
-        raise InvalidInput(
-            "must be 17 digits followed by a digit or X", field, "id_number_characters"
-        )
+    if not _SHAPE.fullmatch(number):
+        raise InvalidInput(_why_not_ascii(number) or "must be 17 digits followed by a digit or X", field,
+                           "id_number_characters")
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise InvalidInput(
             f"carries an impossible birth date {number[6:14]}", field, "id_number_birth_date"
         ) from None
-    if born.year < 1850:
+    if born.year < 1850:  # not a date of the standard's era at all
         raise InvalidInput(f"carries an impossible birth date {number[6:14]}", field, "id_number_birth_date")
     expected = check_character(number[:17])
     if number[17] != expected:
@@ -73,6 +73,14 @@ def _parse_resident_id(value: str, field: str) -> ResidentId:
     return ResidentId(number, born, sex)
 
 
+def _why_not_ascii(text: str) -> str | None:
+    """A number typed with full-width or another script's digits looks right on screen but is a
+    different text: it would register a second person for the same citizen."""
+    if any(ch.isdigit() and not ch.isascii() for ch in text):
+        return "must be typed with the digits 0-9 (a full-width or other script's digit was typed)"
+    return None
+
+
 def normalise_document(document_type: str, number: object, field: str = "id_number") -> str:
     """The canonical form of a document number, validated for its type."""
     if document_type not in DOCUMENT_TYPES:
@@ -83,8 +91,9 @@ def normalise_document(document_type: str, number: object, field: str = "id_numb
         )
     if document_type == "resident_id":
         return parse_resident_id(number, field).number
-    if not isinstance(number, str) or not _OTHER.match(number.strip().upper()):
-        raise InvalidInput("must be 6 to 20 letters or digits", field, "document_number")
+    if not isinstance(number, str) or not _OTHER.fullmatch(number.strip().upper()):
+        why = _why_not_ascii(number) if isinstance(number, str) else None
+        raise InvalidInput(why or "must be 6 to 20 letters A-Z or digits 0-9", field, "document_number")
     return number.strip().upper()
 
 

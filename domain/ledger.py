@@ -25,15 +25,17 @@ from domain import events as ev
 from domain.categories import resolve_category
 from domain.coverage import CoverageView, enrollment_view, outstanding_fen
 from domain.dates import at_china_midnight, china_date, now
-from domain.errors import Conflict, InvalidInput, LedgerError, NotFound, RefusedByRule
+from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.groupcommit import GroupCommit
-from domain.idnumber import DOCUMENT_TYPES, normalise_document, parse_resident_id
+from domain.idnumber import DOCUMENT_TYPES, EARLIEST_BIRTH, mask, normalise_document, parse_resident_id
 from domain.money import parse_yuan, yuan
 from domain.person import Person, claim_id, fold, person_id
 from domain.policy import find_policy, policy_by_id
 from domain.regions import validate_village_code
-from domain.rules import check_payment_date, decide_subsidy, refund_on_cancel
+from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, within_season
+from domain.rules import check_payment_date, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel
 from domain.store import open_store, storage_env
+from domain.text import clean_text, optional_text
 
 COHORTS = ("resident", "student", "newborn")
 CHANNELS = ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app")
@@ -45,11 +47,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Actor:
-    """Who records: the token's name and role, and the collection point (征收点) it speaks for."""
+    """Who records: the token's name and role, the collection point (征收点) it speaks for, and the
+    region code prefixes it may write for (none: everywhere)."""
 
     name: str
     role: str
     collection_point: str | None = None
+    regions: tuple[str, ...] = ()
+
+    def may_touch(self, region: str) -> bool:
+        return not self.regions or region.startswith(self.regions)
 
 
 class AlreadyRecorded(Conflict):
@@ -253,9 +260,13 @@ class Ledger:
         return person_id(document_type, normalise_document(document_type, id_number))
 
     def _registered(self, uow: UnitOfWork, id_number: str, document_type: str) -> Person:
+        """The registered person the command is about, if the actor may write for them."""
         person = uow.person(self._pid(id_number, document_type))
         if person.registration is None:
-            raise NotFound(f"no person is registered with {document_type} {id_number}", "id_number", "person_exists")
+            raise NotFound(f"no person is registered with {document_type} {mask(id_number)}", "id_number",
+                           "person_exists")
+        if not uow.actor.may_touch(person.region):
+            raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")
         return person
 
     # -- commands -----------------------------------------------------------------------------
@@ -283,10 +294,18 @@ class Ledger:
                 raise InvalidInput(f"is required for a {DOCUMENT_TYPES[document_type]}", "birth_date", "required")
             if sex not in ("male", "female"):
                 raise InvalidInput("must be male or female", "sex", "sex")
-        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 50:
-            raise InvalidInput("must be the person's name, 1 to 50 characters", "name", "name")
-        name = name.strip()
+        today = china_date(self.clock())
+        not_after(birth_date, today, "id_number" if document_type == "resident_id" else "birth_date",
+                  "today: a person cannot be born in the future")
+        not_before(birth_date, EARLIEST_BIRTH, "id_number" if document_type == "resident_id" else "birth_date",
+                   "the earliest birth the ledger accepts")
+        if hukou_registered_on is not None:
+            not_after(hukou_registered_on, today, "hukou_registered_on", "today")
+        name = clean_text(name, "name")
         region = validate_village_code(region)
+        if not actor.may_touch(region):
+            raise Forbidden(f"region {region} is outside the regions of your token ({', '.join(actor.regions)})",
+                            "region", "region_scope")
         if hukou_registered_on is not None and hukou_registered_on < birth_date:
             raise InvalidInput("cannot be before the birth date", "hukou_registered_on", "hukou_after_birth")
         parents = {}
@@ -304,6 +323,8 @@ class Ledger:
                         "parent_registered",
                     )
             person = uow.person(pid)
+            if person.registration is not None and not actor.may_touch(person.region):
+                raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")
             wanted = {
                 "name": name,
                 "region": region,
@@ -324,7 +345,8 @@ class Ledger:
                 if differs:
                     raise Conflict(
                         "already registered with a different "
-                        + ", ".join(f"{k} ({have[k]})" for k in differs)
+                        + ", ".join(f"{k} ({mask(have[k]) if k.endswith('_id_number') and have[k] else have[k]})"
+                                    for k in differs)
                         + "; a bureau correction is needed to change it",
                         differs[0],
                         "registration_differs",
@@ -360,12 +382,13 @@ class Ledger:
         region: str | None = None,
         hukou_registered_on: date | None = None,
     ) -> Person:
-        if not reason or not reason.strip():
-            raise InvalidInput("say why the registration is corrected", "reason", "required")
+        reason = clean_text(reason, "reason")
         if region is not None:
             region = validate_village_code(region)
-        if name is not None and not name.strip():
-            raise InvalidInput("must not be empty", "name", "name")
+            if not actor.may_touch(region):
+                raise Forbidden(f"region {region} is outside the regions of your token", "region", "region_scope")
+        if name is not None:
+            name = clean_text(name, "name")
 
         def decide(uow: UnitOfWork) -> Person:
             person = self._registered(uow, id_number, document_type)
@@ -375,8 +398,8 @@ class Ledger:
                 ev.RegistrationCorrected,
                 self.clock(),
                 corrects=person.registration.originator_version,
-                reason=reason.strip(),
-                name=name.strip() if name else None,
+                reason=reason,
+                name=name,
                 region=region,
                 hukou_registered_on=hukou_registered_on,
             )
@@ -400,9 +423,13 @@ class Ledger:
         code = resolve_category(category)
         if action not in ("certify", "end"):
             raise InvalidInput("must be certify or end", "action", "action")
+        department = optional_text(department, "department")
+        reference = optional_text(reference, "reference")
+        not_after(effective_on, china_date(self.clock()) + IDENTITY_AHEAD, "effective_on", "a year from today")
 
         def decide(uow: UnitOfWork) -> Person:
             person = self._registered(uow, id_number, document_type)
+            not_before(effective_on, person.birth_date, "effective_on", "the person's birth")
             held = code in person.categories_held(effective_on)
             moment = at_china_midnight(effective_on)
             data = dict(category=code, effective_on=effective_on, department=department, reference=reference)
@@ -472,11 +499,15 @@ class Ledger:
             raise InvalidInput(f"must be one of {', '.join(COHORTS)}", "cohort", "cohort")
         if not isinstance(tier, int) or isinstance(tier, bool):
             raise InvalidInput("must be 1 or 2", "tier", "tier")
-        day = enrolled_on or china_date(self.clock())
+        today = china_date(self.clock())
+        day = enrolled_on or today
+        not_after(day, today, "enrolled_on", "today")
 
         def decide(uow: UnitOfWork) -> tuple[Person, str]:
             person = self._registered(uow, id_number, document_type)
             policy = find_policy(person.region, year)
+            not_before(day, date(year - 1, 1, 1), "enrolled_on", f"1 January of the year before coverage year {year}")
+            not_before(day, person.birth_date, "enrolled_on", "the person's birth")
             policy.contribution_fen(tier, cohort)  # refuses a tier or cohort price the policy lacks
             if cohort == "newborn" and person.birth_date.year not in (year, year - 1):
                 raise RefusedByRule(
@@ -551,17 +582,21 @@ class Ledger:
         amount_fen = parse_yuan(amount)
         if not isinstance(paid_at, datetime) or paid_at.tzinfo is None:
             raise InvalidInput("must be a date-time with an offset, like 2021-02-15T10:00:00+08:00", "paid_at", "datetime_offset")
+        if paid_at > self.clock() + CLOCK_SKEW:
+            raise InvalidInput(f"{paid_at.isoformat()} is in the future: check the terminal's clock", "paid_at",
+                               "date_range")
         if channel not in CHANNELS:
             raise InvalidInput(f"must be one of {', '.join(CHANNELS)}", "channel", "channel")
-        if channel == "cash" and not (receipt_no and receipt_no.strip()):
+        receipt_no = optional_text(receipt_no, "receipt_no")
+        if channel == "cash" and receipt_no is None:
             raise InvalidInput("is required for cash: a cash payment gets a receipt (现金收款凭证)", "receipt_no", "cash_receipt")
-        if transaction_id is not None and not (0 < len(transaction_id.strip()) <= 64):
-            raise InvalidInput("must be 1 to 64 characters", "transaction_id", "transaction_id")
+        if transaction_id is not None:
+            transaction_id = clean_text(transaction_id, "transaction_id")
         pid = self._pid(id_number, document_type)
         # Keys are scoped to the collection point (to the token where it speaks for none).
         scope = actor.collection_point or f"token:{actor.name}"
         key_claim = claim_id("idempotency", scope, idempotency_key) if idempotency_key else None
-        txn_claim = claim_id("transaction", transaction_id.strip()) if transaction_id else None
+        txn_claim = claim_id("transaction", transaction_id) if transaction_id else None
 
         def decide(uow: UnitOfWork) -> PaymentResult:
             # The person and the claims in one read (the hot path of every collection point);
@@ -593,7 +628,10 @@ class Ledger:
             if enrollment.cancellation is not None:
                 raise Conflict(f"the {year} enrollment was cancelled", "year", "cancelled")
             policy = policy_by_id(enrollment.policy_id)
-            check_payment_date(policy, enrollment.cohort, china_date(paid_at))
+            paid_on = china_date(paid_at)
+            not_before(paid_on, person.birth_date, "paid_at", "the person's birth")
+            within_season(paid_on, *payment_season(policy, enrollment.cohort), "paid_at", policy.id)
+            check_payment_date(policy, enrollment.cohort, paid_on)
             outstanding = outstanding_fen(enrollment)
             if outstanding == 0:
                 raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount", "over_payment")
@@ -612,7 +650,7 @@ class Ledger:
                 paid_at=paid_at,
                 channel=channel,
                 receipt_no=receipt_no,
-                transaction_id=transaction_id.strip() if transaction_id else None,
+                transaction_id=transaction_id,
                 idempotency_key=idempotency_key,
             )
             if key_claim is not None:
@@ -622,7 +660,7 @@ class Ledger:
                 )
             if txn_claim is not None:
                 uow.emit_claim(
-                    txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id.strip(),
+                    txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id,
                     person_id=person.id, payment_id=payment_id, person_version=person.version,
                 )
             view = enrollment_view(person, year) if with_view else None
@@ -637,8 +675,7 @@ class Ledger:
         """A correction: the payment was posted in error. The original event stays; this references it.
 
         Returns the coverage year the payment belonged to."""
-        if not reason or not reason.strip():
-            raise InvalidInput("say why the payment is voided", "reason", "required")
+        reason = clean_text(reason, "reason")
 
         def decide(uow: UnitOfWork) -> int:
             person = self._registered(uow, id_number, document_type)
@@ -652,7 +689,7 @@ class Ledger:
             paid_year, payment = found[0]
             uow.emit(
                 person, ev.PaymentVoided, self.clock(), year=paid_year, payment_id=payment_id,
-                corrects=payment.originator_version, reason=reason.strip(),
+                corrects=payment.originator_version, reason=reason,
             )
             return paid_year
 
@@ -665,17 +702,24 @@ class Ledger:
         """End an enrollment; the refund is decided now by the policy and recorded with it."""
         if reason not in CANCEL_REASONS:
             raise InvalidInput(f"must be one of {', '.join(CANCEL_REASONS)}", "reason", "cancel_reason")
+        not_after(effective_on, china_date(self.clock()), "effective_on", "today")
 
         def decide(uow: UnitOfWork) -> Person:
             person = self._registered(uow, id_number, document_type)
+            not_before(effective_on, person.birth_date, "effective_on", "the person's birth")
             enrollment = person.enrollments.get(year)
             if enrollment is None:
                 raise Conflict(f"the person is not enrolled for {year}", "year", "enrolled")
             if enrollment.cancellation is not None:
                 raise Conflict(f"the {year} enrollment is already cancelled", "year", "cancelled")
+            policy = policy_by_id(enrollment.policy_id)
+            # Before the coverage starts is real (a death in December ends next year's enrollment).
+            not_before(effective_on, date(year - 1, 1, 1), "effective_on", f"1 January of the year before {year}")
+            not_after(effective_on, coverage_bounds(policy, enrollment.cohort)[1], "effective_on",
+                      f"the end of the {year} coverage")
             view = enrollment_view(person, year)
             refund, why = refund_on_cancel(
-                policy_by_id(enrollment.policy_id),
+                policy,
                 paid_fen=view.paid_fen,
                 benefit_start=view.benefit_start,
                 effective_on=effective_on,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from domain.errors import InvalidInput
 
-_YUAN = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_SHAPE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+MAX_FEN = 100_000_000  # 1,000,000.00 yuan: no contribution of one person comes near it
 
 
 def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False) -> int:
@@ -29,17 +30,21 @@ def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False
     else:
         raise InvalidInput("must be an amount in yuan, like \"280.00\"", field, "money")
     if text.startswith("-"):
-        raise InvalidInput(f"must be positive, got {text}", field, "money_positive")
-    if not _YUAN.match(text):
-        try:
-            Decimal(text)
-        except InvalidOperation:
-            raise InvalidInput(f"is not an amount in yuan: {text!r}", field, "money") from None
-        raise InvalidInput(
-            f"must have at most two decimals (fen), got {text}", field, "money_two_decimals"
-        )
+        raise InvalidInput(f"must be positive, got {text[:20]}", field, "money_positive")
+    if any(ch.isdigit() and not ch.isascii() for ch in text):
+        raise InvalidInput("must be typed with the digits 0-9 (a full-width or other script's digit was typed)",
+                           field, "money")
+    if not _SHAPE.fullmatch(text):
+        raise InvalidInput(f"is not an amount in yuan like 280.00: {text[:20]!r}", field, "money")
     whole, _, frac = text.partition(".")
+    if len(frac) > 2:
+        raise InvalidInput(f"must have at most two decimals (fen), got {text[:20]}", field, "money_two_decimals")
+    whole = whole.lstrip("0") or "0"
+    if len(whole) > 9 or int(whole) * 100 > MAX_FEN:
+        raise InvalidInput(f"is too large: at most {yuan(MAX_FEN)} yuan", field, "money_range")
     fen = int(whole) * 100 + int((frac + "00")[:2])
+    if fen > MAX_FEN:
+        raise InvalidInput(f"is too large: at most {yuan(MAX_FEN)} yuan", field, "money_range")
     if fen == 0 and not allow_zero:
         raise InvalidInput("must be more than 0.00", field, "money_positive")
     return fen

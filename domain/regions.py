@@ -15,7 +15,7 @@ from pathlib import Path
 from domain.errors import InvalidInput
 
 DATA_DIR = Path(__file__).parent / "data"
-_VILLAGE = re.compile(r"^\d{12}$")
+_VILLAGE = re.compile(r"^[0-9]{12}$")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def regions() -> dict[str, Region]:
 
 
 def validate_village_code(value: object, field: str = "region") -> str:
-    if not isinstance(value, str) or not _VILLAGE.match(value.strip()):
+    if not isinstance(value, str) or not _VILLAGE.fullmatch(value.strip()):
         raise InvalidInput("must be a 12-digit village code (村/社区 统计用区划代码)", field, "region_code")
     code = value.strip()
     township = regions().get(code[:9])

@@ -6,7 +6,7 @@ Nothing here touches storage; every function is pure so the rules can be tested 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from domain.categories import chinese_name
 from domain.dates import after_full_days, first_of_next_month, within_days
@@ -106,6 +106,24 @@ class Benefit:
     end: date | None = None
     lines: list[str] = field(default_factory=list)
     undetermined: str | None = None
+
+
+# Where a policy does not say when its window opens (000 Qianjiang states no dates), payments are
+# taken from 1 September of the year before: no notice here opens its window earlier.
+EARLIEST_OPENING = (9, 1)
+
+
+def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
+    """The days on which a payment for this policy's coverage can be dated: from the window's
+    opening (a student's academic year may begin before it) to the end of the coverage, or for a
+    newborn the policy's newborn days after it (a baby born in late December pays in January)."""
+    first = policy.collection.opens or date(policy.year - 1, *EARLIEST_OPENING)
+    start, last, _ = coverage_bounds(policy, cohort)
+    if cohort == "student":
+        first = min(first, start)
+    if cohort == "newborn":
+        last += timedelta(days=policy.newborn.within_days)
+    return first, last
 
 
 def coverage_bounds(policy: Policy, cohort: str) -> tuple[date, date, str]:

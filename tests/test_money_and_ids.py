@@ -26,7 +26,12 @@ def test_yuan_to_fen(value, fen):
         ("abc", "money"),
         (True, "money"),
         (None, "money"),
-        ("1e3", "money_two_decimals"),
+        ("1e3", "money"),  # an exponent is not "too many decimals": the message must say what is wrong
+        ("99999999999999", "money_range"),
+        (1e20, "money"),
+        ("１００.００", "money"),  # full-width digits
+        ("٨٤", "money"),  # Arabic-Indic digits
+        ("8 4", "money"),
     ],
 )
 def test_bad_money_names_the_rule(value, rule):
