@@ -18,20 +18,19 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime
 
 from api import logs, problems
 from api.auth import Caller, Tokens
 from api.collection_import import Importer, Summary
 from api.limits import FILE_PATHS, BodyLimit
 from api.schemas import (
-    CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, EnrollmentReport, HistoryOut, ImportReport, IdentityChange, Pay, PaymentOut,
+    Day, Moment, CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, EnrollmentReport, HistoryOut, ImportReport, IdentityChange, Pay, PaymentOut,
     PersonOut, RegisterPerson, VoidPayment,
 )
 from domain.categories import chinese_name
 from domain.coverage import enrollment_view
 from domain.dates import china_date
-from domain.errors import InvalidInput, LedgerError
+from domain.errors import OUTSIDE_SCOPE, Forbidden, InvalidInput, LedgerError
 from domain.ledger import Ledger
 from domain.money import yuan
 from domain.person import Person
@@ -50,10 +49,6 @@ READERS = ("collector", "bureau", "auditor", "admin")
 
 class Unauthenticated(LedgerError):
     kind = "unauthenticated"
-
-
-class Forbidden(LedgerError):
-    kind = "forbidden"
 
 
 problems.STATUS.update(unauthenticated=401, forbidden=403, too_large=413)
@@ -105,14 +100,16 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
             raise Forbidden(f"a {who.role} token may not {what}", None, "role")
 
     def in_scope(who: Caller, region: str) -> None:
+        """A region the caller asked about by its code: naming it back tells them nothing new."""
         if not who.may_touch(region):
             raise Forbidden(
                 f"region {region} is outside this token's regions ({', '.join(who.regions)})", "region", "region_scope"
             )
 
-    def person_in_scope(who: Caller, id_number: str, document_type: str) -> None:
-        if who.regions:
-            in_scope(who, ledger.person(id_number, document_type=document_type).region)
+    def person_readable(who: Caller, person: Person) -> None:
+        """Reads of a person outside the caller's regions say nothing about them, not even where they are."""
+        if not who.may_touch(person.region):
+            raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")
 
     responses = problems.PROBLEM_RESPONSES
 
@@ -122,7 +119,6 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     def register(body: RegisterPerson, who: Who, response: Response) -> dict[str, Any]:
         """Register (or confirm) a person."""
         allow(who, WRITERS, "register persons")
-        in_scope(who, body.region)
         person, created = ledger.register(who.actor, **body.model_dump())
         response.status_code = 201 if created else 200
         return person_out(person)
@@ -133,7 +129,6 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
                    document_type: str = "resident_id") -> dict[str, Any]:
         """Certify or end an identity category (bureau)."""
         allow(who, BUREAU, "change identity categories")
-        person_in_scope(who, id_number, document_type)
         person = ledger.change_identity(who.actor, id_number=id_number, document_type=document_type, **body.model_dump())
         today = china_date(ledger.clock())
         held = [s for s in person.categories if s.ended_on is None or s.ended_on > today]
@@ -148,7 +143,6 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     def enroll(body: Enroll, who: Who, response: Response) -> dict[str, Any]:
         """Enroll a person for a coverage year (or change the tier before anything is paid)."""
         allow(who, WRITERS, "enroll persons")
-        person_in_scope(who, body.id_number, "resident_id")
         _, outcome = ledger.enroll(who.actor, **body.model_dump())
         response.status_code = 200 if outcome == "unchanged" else 201
         return ledger.coverage(body.id_number, body.year).to_api()
@@ -160,9 +154,8 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
             description="1-255 printable characters, scoped to the caller's collection point")] = None) -> JSONResponse:
         """Record a contribution payment. Retried with the same Idempotency-Key, it posts once."""
         allow(who, WRITERS, "record payments")
-        if idempotency_key is None or not _KEY.match(idempotency_key):
+        if idempotency_key is None or not _KEY.fullmatch(idempotency_key):
             raise InvalidInput("is required: 1 to 255 printable characters", "Idempotency-Key", "idempotency_key")
-        person_in_scope(who, body.id_number, "resident_id")
         data = body.model_dump()
         fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
         result = ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data)
@@ -176,7 +169,6 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     def cancel(id_number: str, year: int, body: Cancel, who: Who) -> dict[str, Any]:
         """End an enrollment (bureau); the refund is decided by the policy."""
         allow(who, BUREAU, "cancel enrollments")
-        person_in_scope(who, id_number, "resident_id")
         ledger.cancel(who.actor, id_number=id_number, year=year, **body.model_dump())
         return ledger.coverage(id_number, year).to_api()
 
@@ -185,19 +177,18 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     def void(id_number: str, payment_id: str, body: VoidPayment, who: Who) -> dict[str, Any]:
         """Correct a payment posted in error (bureau). The original event stays; the correction references it."""
         allow(who, BUREAU, "correct payments")
-        person_in_scope(who, id_number, "resident_id")
         year = ledger.void_payment(who.actor, id_number=id_number, payment_id=payment_id, reason=body.reason)
         return ledger.coverage(id_number, year).to_api()
 
     @app.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
              tags=["reads"], responses={s: responses[s] for s in (403, 404)})
     def coverage(id_number: str, who: Who, year: Annotated[int, Query(ge=2000, le=2100)],
-                 on: date | None = None, known_at: AwareDatetime | None = None,
+                 on: Day | None = None, known_at: Moment | None = None,
                  document_type: str = "resident_id") -> dict[str, Any]:
         """The enrollment as the ledger knew it at `known_at` (default now), on date `on`."""
         allow(who, READERS, "read coverage")
         person = ledger.person(id_number, on=on, known_at=known_at, document_type=document_type)
-        in_scope(who, person.region)
+        person_readable(who, person)
         view = enrollment_view(person, year, on)
         body = view.to_api()
         body["covered_on"] = view.covered_on(on) if on else None
@@ -205,12 +196,12 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
 
     @app.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
              responses={s: responses[s] for s in (403, 404)})
-    def history(id_number: str, who: Who, known_at: AwareDatetime | None = None,
+    def history(id_number: str, who: Who, known_at: Moment | None = None,
                 document_type: str = "resident_id") -> dict[str, Any]:
         """Every event about the person, oldest first, with who recorded it, when and where."""
         allow(who, READERS, "read history")
         person = ledger.person(id_number, document_type=document_type)
-        in_scope(who, person.region)
+        person_readable(who, person)
         _, events = ledger.events_of(id_number, document_type)
         return {"events": [history_row(e) for e in events if known_at is None or e.recorded_at <= known_at]}
 
@@ -218,8 +209,8 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
              responses={200: {"content": {"text/csv": {}, XLSX: {}}, "description": "json, csv or xlsx"},
                         **{s: responses[s] for s in (403,)}})
     def report_enrollment(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
-                          year: Annotated[int, Query(ge=2000, le=2100)], as_of: date | None = None,
-                          known_at: AwareDatetime | None = None,
+                          year: Annotated[int, Query(ge=2000, le=2100)], as_of: Day | None = None,
+                          known_at: Moment | None = None,
                           format: Literal["json", "csv", "xlsx"] = "json") -> Any:
         """Enrollment against the targets of each child region, as of a date, as known at a time."""
         return report_answer("enrollment", who, region, year, as_of, known_at, format)
@@ -261,8 +252,8 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
 
     def other_report(kind: str):
         def endpoint(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
-                     year: Annotated[int, Query(ge=2000, le=2100)], as_of: date | None = None,
-                     known_at: AwareDatetime | None = None,
+                     year: Annotated[int, Query(ge=2000, le=2100)], as_of: Day | None = None,
+                     known_at: Moment | None = None,
                      format: Literal["json", "csv", "xlsx"] = "json") -> Any:
             return report_answer(kind, who, region, year, as_of, known_at, format)
 

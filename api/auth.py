@@ -18,10 +18,11 @@ from domain.events import Event
 from domain.dates import now
 from domain.ledger import Actor, Ledger
 from domain.person import claim_id
+from domain.text import optional_text
 
 ROLES = ("collector", "bureau", "auditor", "admin")
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_REGION = re.compile(r"^\d{2,12}$")
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_REGION = re.compile(r"[0-9]{2,12}")
 
 
 class TokenIssued(Event, frozen=True, kw_only=True):
@@ -47,10 +48,10 @@ class Caller:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.name, self.role, self.point)
+        return Actor(self.name, self.role, self.point, self.regions)
 
     def may_touch(self, region: str) -> bool:
-        return not self.regions or any(region.startswith(r) for r in self.regions)
+        return not self.regions or region.startswith(self.regions)
 
 
 def _hash(token: str) -> str:
@@ -74,10 +75,11 @@ class Tokens:
         if role not in ROLES:
             raise InvalidInput(f"must be one of {', '.join(ROLES)}", "role", "role")
         for r in regions:
-            if not _REGION.match(r):
+            if not _REGION.fullmatch(r):
                 raise InvalidInput(f"{r!r} is not a region code prefix (2 to 12 digits)", "region", "region_code")
+        point = optional_text(point, "collection_point")
         name = name or f"{role}-{secrets.token_hex(3)}"
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise InvalidInput("use 1-64 letters, digits, '.', '_' or '-'", "name", "token_name")
         token = "lt_" + secrets.token_urlsafe(32)
         digest = _hash(token)

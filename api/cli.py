@@ -459,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from api import logs
+
+    logs.install()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,4 +1,5 @@
-"""Request bodies over 1 MiB get 413 without being read whole (pure ASGI, before FastAPI)."""
+"""Request bodies over 1 MiB get 413 without being read whole, and a JSON body that names a key
+twice gets 400 (pure ASGI, before FastAPI)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,31 @@ FILE_PATHS = {"/v1/imports/collections": 256 * 1024 * 1024}
 def _problem(detail: str) -> bytes:
     return json.dumps({"type": "https://ledger.example/problems/413", "title": "Request body too large",
                        "status": 413, "detail": detail, "errors": []}).encode()
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key a JSON object in the body names twice. Parsers disagree on which of the two
+    wins, so a payment read one way by a proxy and another way here must not be possible."""
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _Duplicate as e:
+        return str(e)
+    except ValueError:
+        return None  # not JSON at all: FastAPI answers that itself
+    return None
 
 
 class BodyLimit:
@@ -41,6 +67,12 @@ class BodyLimit:
                 return await self._reject(send, self.limit)
             more = message.get("more_body", False)
         body, replayed = b"".join(chunks), False
+        if body and b"json" in headers.get(b"content-type", b"") and (key := duplicate_key(body)) is not None:
+            return await self._send(send, 400, json.dumps({
+                "type": "https://ledger.example/problems/duplicate_key", "title": "Malformed request", "status": 400,
+                "detail": f"{key}: is given twice in the JSON body; send it once",
+                "errors": [{"field": key, "message": "is given twice in the JSON body; send it once"}],
+            }, ensure_ascii=False).encode())
 
         async def replay():
             nonlocal replayed
@@ -52,8 +84,11 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send, limit: int):
-        body = _problem(f"the request body is larger than {limit // (1024 * 1024)} MiB")
-        await send({"type": "http.response.start", "status": 413,
+        await self._send(send, 413, _problem(f"the request body is larger than {limit // (1024 * 1024)} MiB"))
+
+    @staticmethod
+    async def _send(send, status: int, body: bytes):
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})

@@ -6,12 +6,34 @@ domain, which names the field and the rule when it refuses.
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 Money = StrictStr | StrictInt | StrictFloat
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _day_text(value: object) -> object:
+    """A date is the text YYYY-MM-DD, not a number of seconds or days."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD, like 2021-02-15")
+
+
+def _moment_text(value: object) -> object:
+    """A date-time is RFC 3339 text with an offset (API.md), never a Unix timestamp."""
+    if isinstance(value, str) and _MOMENT.fullmatch(value):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with an offset, like 2021-02-15T10:00:00+08:00")
+
+
+Day = Annotated[date, BeforeValidator(_day_text)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_moment_text)]
 
 
 class Strict(BaseModel):
@@ -23,10 +45,10 @@ class RegisterPerson(Strict):
     name: StrictStr
     region: StrictStr = Field(description="12-digit village code")
     document_type: Literal["resident_id", "hk_macao_pass", "taiwan_pass", "foreign_permanent_residence"] = "resident_id"
-    hukou_registered_on: date | None = Field(None, description="household registration (落户) date")
+    hukou_registered_on: Day | None = Field(None, description="household registration (落户) date")
     mother_id_number: StrictStr | None = None
     father_id_number: StrictStr | None = None
-    birth_date: date | None = Field(None, description="required for documents other than resident_id")
+    birth_date: Day | None = Field(None, description="required for documents other than resident_id")
     sex: Literal["male", "female"] | None = Field(None, description="required for documents other than resident_id")
 
 
@@ -42,7 +64,7 @@ class PersonOut(BaseModel):
 class IdentityChange(Strict):
     category: StrictStr = Field(description="category code or Chinese name (SPEC.md)")
     action: Literal["certify", "end"]
-    effective_on: date
+    effective_on: Day
     department: StrictStr | None = None
     reference: StrictStr | None = None
 
@@ -64,14 +86,14 @@ class Enroll(Strict):
     year: StrictInt
     tier: StrictInt = Field(description="1 or 2; 1 where the policy has one level")
     cohort: Literal["resident", "student", "newborn"] = "resident"
-    enrolled_on: date | None = Field(None, description="default: today")
+    enrolled_on: Day | None = Field(None, description="default: today")
 
 
 class Pay(Strict):
     id_number: StrictStr
     year: StrictInt
     amount: Money = Field(description='yuan, a string or a number with at most two decimals: "280.00"')
-    paid_at: AwareDatetime = Field(description="RFC 3339 with an offset")
+    paid_at: Moment = Field(description="RFC 3339 with an offset")
     channel: Literal["wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app"]
     receipt_no: StrictStr | None = Field(None, description="required for cash")
     transaction_id: StrictStr | None = Field(None, description="the channel's own transaction number (缴费流水号)")
@@ -79,7 +101,7 @@ class Pay(Strict):
 
 class Cancel(Strict):
     reason: Literal["death", "duplicate", "employee_insurance", "moved"]
-    effective_on: date
+    effective_on: Day
 
 
 class VoidPayment(Strict):

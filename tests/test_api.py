@@ -252,7 +252,7 @@ def test_region_scope_limits_writes_and_reads(api):
     outside, r = register(api, role="scoped", region=OTHER_VILLAGE)
     assert_problem(r, 403, "region")
     outside, _ = register(api, region=OTHER_VILLAGE)  # an unscoped token registers them
-    assert_problem(enroll(api, outside, role="scoped"), 403, "region")
+    assert_problem(enroll(api, outside, role="scoped"), 403, "id_number")  # the person, not a region it would name
     assert_problem(api.get(f"/v1/persons/{outside}/coverage", params={"year": 2021}, headers=h(api, "scoped")), 403)
     assert_problem(api.post(f"/v1/persons/{outside}/identities", headers=h(api, "scoped_bureau"),
                             json={"category": "dibao", "action": "certify", "effective_on": "2021-01-01"}), 403)
