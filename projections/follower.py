@@ -13,6 +13,7 @@ select_notifications, on both backends alike (DESIGN.md).
 from __future__ import annotations
 
 import gc
+import logging
 import marshal
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ from domain.store import EventStore, open_store, topic_of
 from projections.rows import PERSON_EVENTS, Row, person_rows
 from projections.viewstore import ViewStore, flatten
 
+log = logging.getLogger("ledger.projection")
 BATCH = 20_000  # notifications per transaction: big enough that most persons are folded once
 PARALLEL_FROM = 200_000  # a smaller log rebuilds faster than worker processes start
 AHEAD = 12  # ranges handed to each worker of a parallel rebuild before the first is written (see _parallel)
@@ -101,9 +103,13 @@ def batch_rows(store: EventStore, records: Sequence[tuple[int, str, bytes]]) -> 
     stream began before them (their stored rows are to be replaced)."""
     batch: dict[UUID, list[ev.Event]] = {}
     decode = store.mapper.decode
-    for _, topic, state in records:
+    for position, topic, state in records:
         if topic in PERSON_TOPICS:
-            e = decode(topic, state)
+            try:
+                e = decode(topic, state)
+            except Exception:  # noqa: BLE001 - one unreadable event must not stop every report
+                log.exception("event at position %s cannot be read; it is left out of the reports", position)
+                continue
             batch.setdefault(e.originator_id, []).append(e)
     # A person whose stream began before this batch: read the earlier events, up to what the
     # batch holds (later versions belong to later notifications, so to later batches).
@@ -111,7 +117,18 @@ def batch_rows(store: EventStore, records: Sequence[tuple[int, str, bytes]]) -> 
     for pid, events in store.select_streams(earlier).items():
         last = batch[pid][-1].originator_version
         batch[pid] = [e for e in events if e.originator_version <= last]
-    return earlier, {pid: person_rows(pid, es) for pid, es in batch.items()}
+    return earlier, {pid: _rows_or_report(pid, es) for pid, es in batch.items()}
+
+
+def _rows_or_report(pid: UUID, events: list[ev.Event]) -> list[Row]:
+    """A person whose events cannot be folded is reported in the log and left out of the reports
+    (their events stay in the ledger, untouched); the others are projected."""
+    try:
+        return person_rows(pid, events)
+    except Exception:  # noqa: BLE001
+        log.exception("person %s (events %s..%s) cannot be projected; left out of the reports", pid,
+                      events[0].originator_version if events else "-", events[-1].originator_version if events else "-")
+        return []
 
 
 class Follower:
@@ -217,9 +234,6 @@ class Background:
         self.thread.join(timeout=10)
 
     def _run(self) -> None:
-        import logging
-
-        log = logging.getLogger("ledger.projection")
         while not self.stopping.is_set():
             try:
                 self.follower.catch_up(stop=self.stopping)

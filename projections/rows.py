@@ -80,6 +80,19 @@ class Row(NamedTuple):
     facts: YearFacts | PaymentFacts
 
 
+# The longest text a report row carries: PostgreSQL cannot index a row of more than 2,704 bytes.
+TEXT_IN_ROW = 200
+
+
+def fit(text: str) -> str:
+    """Text as a row can hold it. The ledger refuses NUL and over-long text when it is recorded,
+    but the projection must survive any event already stored: PostgreSQL cannot hold a NUL, nor
+    index a megabyte, and one such row would stop every report."""
+    if len(text) > TEXT_IN_ROW or "\x00" in text:
+        return text.replace("\x00", "\ufffd")[:TEXT_IN_ROW]
+    return text
+
+
 def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | PaymentFacts]:
     """The facts of a folded person: a row's worth for each year, the assisted row, each payment."""
     if person.registration is None:
@@ -88,7 +101,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
     years: list[YearFacts] = []
     payments: list[PaymentFacts] = []
     if held:
-        years.append(_year((ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, person.name,
+        years.append(_year((ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, fit(person.name),
                             mask(person.id_number))))
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
@@ -105,7 +118,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
         )))
         for p in enrollment.payments.values():
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],
-                                      p.channel, p.collection_point or "", p.amount_fen, p.receipt_no or "")))
+                                      p.channel, fit(p.collection_point or ""), p.amount_fen, fit(p.receipt_no or ""))))
     return years + payments
 
 
