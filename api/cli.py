@@ -273,13 +273,14 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.collection_import import REPORT_COLUMNS, Importer
+    from projections.export import write_csv_row
 
     ledger = _ledger()
     importer = Importer(ledger)
     report_file = open(args.report, "w", encoding="utf-8-sig", newline="") if args.report else None  # noqa: SIM115
-    report = csvlib.DictWriter(report_file, REPORT_COLUMNS) if report_file else None
+    report = csvlib.writer(report_file) if report_file else None
     if report:
-        report.writeheader()
+        report.writerow(REPORT_COLUMNS)
     first = [True]
     if args.json:
         sys.stdout.write('{"rows": [')
@@ -287,7 +288,7 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
     def emit(result) -> None:
         row = result.public()
         if report:
-            report.writerow(row)
+            write_csv_row(report, [row[c] for c in REPORT_COLUMNS])
         if args.json:
             sys.stdout.write(("" if first[0] else ",") + "\n  " + json.dumps(row, ensure_ascii=False))
             first[0] = False
