@@ -218,8 +218,9 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     @app.post("/v1/imports/collections", tags=["writes"], response_model=ImportReport,
               responses={s: responses[s] for s in (403, 413)})
     async def import_collections(request: Request, who: Who) -> StreamingResponse:
-        """The tax bureau's daily collection file (bureau): CSV in UTF-8 or GB18030, as the request body
-        or as the multipart field `file`. Every row gets one outcome; the answer lists them all."""
+        """The tax bureau's daily collection file (bureau): CSV in UTF-8 or GB18030, or XLSX/XLS, as the
+        request body or as the multipart field `file`. Every row gets one outcome (a person outside the
+        token's regions: `out_of_scope`, nothing written); the answer lists them all."""
         allow(who, BUREAU, "import collection files")
         upload = await spool_upload(request, FILE_PATHS["/v1/imports/collections"])
         out = tempfile.TemporaryFile()
@@ -275,7 +276,7 @@ def import_file(ledger: Ledger, who: Caller, upload, out) -> Summary:
     def emit(result) -> None:
         out.write(json.dumps(result.public(), ensure_ascii=False).encode() + b"\n")
 
-    return Importer(ledger, actor_name=who.name, role=who.role).run_file(upload, emit)
+    return Importer(ledger, actor_name=who.name, role=who.role, regions=who.regions).run_file(upload, emit)
 
 
 async def spool_upload(request: Request, limit: int):
@@ -286,7 +287,7 @@ async def spool_upload(request: Request, limit: int):
         form = await request.form(max_files=1)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise InvalidInput("send the CSV file in the multipart field 'file'", "file", "required")
+            raise InvalidInput("send the file (CSV or XLSX) in the multipart field 'file'", "file", "required")
         while chunk := await upload.read(1024 * 1024):
             seen += len(chunk)
             if seen > limit:

@@ -1,56 +1,49 @@
-"""The tax bureau's daily collection file (楚雄 notice §六(三)): read, post, reconcile.
+"""The tax bureau's daily collection file (楚雄 notice §六(三)): post and reconcile its rows.
 
-A file is CSV in UTF-8 (with or without a BOM) or GB18030, its encoding detected by
-charset-normalizer, with headers in Chinese or English. It is read as a stream, a chunk of rows
-at a time: each chunk is posted in one transaction, each row all-or-nothing and idempotently,
-keyed by its transaction id (the same id posted through the API is the same payment). Every row
-gets exactly one outcome; bad rows never block good ones.
+The file (CSV in UTF-8 or GB18030, or a spreadsheet; see api/daily_file.py) is read as a stream,
+a chunk of rows at a time: each chunk is posted in one transaction, each row all-or-nothing and
+idempotently, keyed by its transaction id (the same id posted through the API is the same
+payment). Every row gets exactly one outcome; bad rows never block good ones, and a row about a
+person outside the regions of the token that sent the file is `out_of_scope`, with nothing
+written and nothing said about the person.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import IO, Any
 
-from charset_normalizer import from_bytes
 from eventsourcing.persistence import IntegrityError, OperationalError
 
+from api.daily_file import REQUIRED, FileProblem, SourceRow, read_rows
 from domain.dates import CHINA
-from domain.errors import Conflict, InvalidInput, LedgerError, NotFound, RefusedByRule
+from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.idnumber import mask, parse_resident_id
-from domain.ledger import Actor, AlreadyRecorded, Ledger
+from domain.ledger import CHANNELS, Actor, AlreadyRecorded, Ledger
 from domain.money import parse_yuan, yuan
+from domain.text import clean_text, optional_text
+
+__all__ = ["FileProblem", "Importer", "Summary", "OUTCOMES", "REPORT_COLUMNS"]
 
 OUTCOMES = ("posted", "already_posted", "enrolled_and_posted", "duplicate_in_file", "unknown_person",
-            "name_mismatch", "over_payment", "refused_by_rule", "malformed")
+            "name_mismatch", "over_payment", "refused_by_rule", "out_of_scope", "malformed")
 SUCCESS = {"posted", "already_posted", "enrolled_and_posted"}
-HEADERS = {
-    "缴费流水号": "transaction_id", "证件号码": "id_number", "姓名": "name", "缴费年度": "year", "档次": "tier",
-    "缴费金额": "amount", "缴费时间": "paid_at", "缴费渠道": "channel", "征收点": "collection_point", "票据号": "receipt_no",
-}
-FIELDS = tuple(HEADERS.values())
-REQUIRED = ("transaction_id", "id_number", "name", "year", "tier", "amount", "paid_at", "channel", "collection_point")
 CHANNEL_NAMES = {"微信": "wechat", "支付宝": "alipay", "POS": "pos", "pos机": "pos", "POS机": "pos", "银行": "bank",
                  "办税服务厅": "tax_hall", "税务大厅": "tax_hall", "现金": "cash", "APP": "app", "手机APP": "app"}
 # Rows per transaction. Not more: the library inserts a batch in psycopg pipeline mode, and at
 # 5,000 rows (10,000 events) client and server both blocked writing (cf. psycopg issue 685);
 # 2,000 rows was measured to work at a million rows on both backends.
 CHUNK = 2000
-_PAID_AT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-SAMPLE = 64 * 1024
-
-
-class FileProblem(LedgerError):
-    """The file as a whole cannot be read (encoding, header): nothing was posted."""
-
-    kind = "invalid"
+# 缴费时间 as tax systems and spreadsheets write it: China time, to the second or to the day.
+_PAID_AT = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?")
+_PAID_AT_DIGITS = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})([0-9]{2})([0-9]{2}))?")
+# What a row's report repeats of its own cells: enough to find the row, never a megabyte.
+ECHO = 64
 
 
 @dataclass
@@ -101,59 +94,7 @@ class Summary:
         return {outcome: self.counts.get(outcome, 0) for outcome in OUTCOMES}
 
 
-# -- reading ----------------------------------------------------------------------------------
-
-
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (BOM or not) or GB18030, as charset-normalizer judges the first 64 KiB."""
-    if not sample:
-        return "utf-8"
-    best = from_bytes(sample).best()
-    if best is None:
-        raise FileProblem("the file is neither UTF-8 nor GB18030 text", "file", "encoding")
-    name = best.encoding.lower().replace("-", "_")
-    if name in ("utf_8", "ascii"):
-        return "utf-8-sig"  # reads a BOM if there is one
-    if name in ("gb18030", "gb2312", "gbk", "hz"):
-        return "gb18030"  # the superset of the GB family
-    raise FileProblem(f"the file looks like {best.encoding}; send UTF-8 or GB18030", "file", "encoding")
-
-
-def read_rows(stream: IO[bytes]) -> tuple[str, Iterator[tuple[int, dict[str, str]]]]:
-    """(encoding, rows as (line number, {field: value})) without reading the file whole."""
-    buffered = io.BufferedReader(stream, buffer_size=SAMPLE) if not isinstance(stream, io.BufferedReader) else stream
-    sample = buffered.peek(SAMPLE)[:SAMPLE]
-    encoding = detect_encoding(sample)
-    text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise FileProblem("the file is empty: no header line", "file", "header") from None
-    except UnicodeDecodeError as e:
-        raise FileProblem(f"cannot be read as {encoding}: {e}", "file", "encoding") from None
-    columns = [HEADERS.get(h.strip().lstrip("\ufeff"), h.strip().lstrip("\ufeff")) for h in header]
-    missing = [f for f in REQUIRED if f not in columns]
-    if missing:
-        raise FileProblem(
-            "the header lacks " + ", ".join(missing) + " (Chinese or English names, see README: 缴费流水号 transaction_id, ...)",
-            "file",
-            "header",
-        )
-
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        try:
-            for values in reader:
-                if not any(v.strip() for v in values):
-                    continue
-                yield reader.line_num, {c: (values[i].strip() if i < len(values) else "") for i, c in enumerate(columns)}
-        except UnicodeDecodeError as e:
-            raise FileProblem(f"line {reader.line_num + 1} cannot be read as {encoding}: {e}", "file", "encoding") from None
-
-    return encoding, rows()
-
-
-# -- one row ----------------------------------------------------------------------------------
+# -- one row's cells ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -163,7 +104,6 @@ class ParsedRow:
     name: str
     year: int
     tier: int
-    amount: str
     amount_fen: int
     paid_at: datetime
     channel: str
@@ -171,72 +111,150 @@ class ParsedRow:
     receipt_no: str | None
 
 
-def parse_row(values: dict[str, str]) -> ParsedRow:
+def echo(value: Any) -> str:
+    """A cell as the row's report repeats it: text, one line, at most ECHO characters."""
+    text = cell_text(value)
+    text = "".join(ch if ch.isprintable() else " " for ch in text[: ECHO + 1])
+    return text if len(text) <= ECHO else text[: ECHO - 1] + "…"
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text. A spreadsheet stores 2021 and 1 as numbers (2021.0): they read as 2021, 1."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _whole_number(value: Any, field_name: str, what: str) -> int:
+    text = cell_text(value)
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise InvalidInput(f"is not {what}: {echo(value)!r}", field_name, field_name)
+    return int(text)
+
+
+def _id_number(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # 18 digits are more than a spreadsheet number holds: the last ones are already lost.
+        raise InvalidInput("is stored as a number, which loses its last digits: format the column as text",
+                           "id_number", "id_number_as_number")
+    return parse_resident_id(cell_text(value)).number
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput("must be an amount in yuan", "amount", "money")
+    if isinstance(value, (int, float)):
+        return parse_yuan(value, "amount")  # a float through its shortest repr: 84.5, never 84.4999
+    return parse_yuan(cell_text(value), "amount")
+
+
+def paid_at_of(value: Any) -> datetime:
+    """缴费时间 in China time: a date or date-time cell, or text such as 2021-02-15 10:00:00,
+    2021/02/15, 20210215 (a day alone is read as its first moment)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=CHINA) if value.tzinfo is None else value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=CHINA)
+    text = cell_text(value)
+    m = _PAID_AT.fullmatch(text) or _PAID_AT_DIGITS.fullmatch(text)
+    try:
+        if m is None:
+            raise ValueError
+        y, mo, d, h, mi, sec = (int(g) if g else 0 for g in m.groups())
+        return datetime(y, mo, d, h, mi, sec, tzinfo=CHINA)
+    except ValueError:
+        raise InvalidInput(
+            f"must be a date or date-time in China time, like 2021-02-15 10:00:00, 2021/02/15 or 20210215; got {echo(value)!r}",
+            "paid_at", "datetime") from None
+
+
+def parse_row(cells: dict[str, Any]) -> ParsedRow:
     """Shape checks; raises InvalidInput naming the field (the row is then `malformed`)."""
     for f in REQUIRED:
-        if not values.get(f):
-            raise InvalidInput("is empty", f, "required")
-    number = parse_resident_id(values["id_number"]).number
-    try:
-        year = int(values["year"])
-    except ValueError:
-        raise InvalidInput(f"is not a year: {values['year']!r}", "year", "year") from None
+        if not cell_text(cells.get(f)):
+            raise InvalidInput("is empty (an empty or merged cell?)", f, "required")
+    number = _id_number(cells["id_number"])
+    year = _whole_number(cells["year"], "year", "a year")
     if not 2000 <= year <= 2100:
         raise InvalidInput(f"is not a coverage year: {year}", "year", "year")
-    tier_text = values["tier"].replace("一档", "1").replace("二档", "2")
+    tier_text = cell_text(cells["tier"]).replace("一档", "1").replace("二档", "2")
     if tier_text not in ("1", "2"):
-        raise InvalidInput(f"must be 1 or 2 (一档/二档), got {values['tier']!r}", "tier", "tier")
-    amount_fen = parse_yuan(values["amount"], "amount")
-    try:
-        if not _PAID_AT.match(values["paid_at"]):
-            raise ValueError
-        paid_at = datetime.fromisoformat(values["paid_at"]).replace(tzinfo=CHINA)
-    except ValueError:
-        raise InvalidInput(f"must be YYYY-MM-DD HH:MM:SS (China time), got {values['paid_at']!r}", "paid_at", "datetime") from None
-    channel = CHANNEL_NAMES.get(values["channel"], values["channel"].lower())
-    if channel not in ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app"):
-        raise InvalidInput(f"unknown channel {values['channel']!r}", "channel", "channel")
-    return ParsedRow(values["transaction_id"], number, values["name"], year, int(tier_text), values["amount"], amount_fen,
-                     paid_at, channel, values["collection_point"], values.get("receipt_no") or None)
+        raise InvalidInput(f"must be 1 or 2 (一档/二档), got {echo(cells['tier'])!r}", "tier", "tier")
+    amount_fen = _amount(cells["amount"])
+    paid_at = paid_at_of(cells["paid_at"])
+    raw_channel = cell_text(cells["channel"])
+    channel = CHANNEL_NAMES.get(raw_channel, raw_channel.lower())
+    if channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel {echo(raw_channel)!r}", "channel", "channel")
+    return ParsedRow(
+        transaction_id=clean_text(cell_text(cells["transaction_id"]), "transaction_id"),
+        id_number=number,
+        name=clean_text(cell_text(cells["name"]), "name"),
+        year=year,
+        tier=int(tier_text),
+        amount_fen=amount_fen,
+        paid_at=paid_at,
+        channel=channel,
+        collection_point=clean_text(cell_text(cells["collection_point"]), "collection_point"),
+        receipt_no=optional_text(cell_text(cells.get("receipt_no")), "receipt_no"),
+    )
 
 
 class Importer:
-    def __init__(self, ledger: Ledger, actor_name: str = "tax-bureau-file", role: str = "bureau"):
+    def __init__(self, ledger: Ledger, actor_name: str = "tax-bureau-file", role: str = "bureau",
+                 regions: tuple[str, ...] = ()):
+        """`regions`: those of the token that sent the file (none: everywhere)."""
         self.ledger = ledger
         # Claims made under this run's name tell a duplicate inside the file from an earlier posting.
         self.run = f"{actor_name}#{uuid.uuid4().hex[:8]}"
         self.role = role
+        self.regions = regions
 
-    def post(self, line: int, values: dict[str, str]) -> RowResult:
-        base = RowResult(line, "malformed", "", values.get("transaction_id", ""), "", None,
-                         values.get("channel", ""), values.get("collection_point", ""))
+    def post(self, source: SourceRow) -> RowResult:
+        cells = source.cells
+        base = RowResult(source.line, "malformed", "", echo(cells.get("transaction_id")), "", None,
+                         echo(cells.get("channel")), echo(cells.get("collection_point")))
+        if source.problem is not None:
+            return _with(base, "malformed", source.problem)
         try:
-            row = parse_row(values)
+            row = parse_row(cells)
         except LedgerError as e:
-            base.message = str(e)
-            return base
+            return _with(base, "malformed", str(e))
         base.id_number, base.amount_fen, base.channel = row.id_number, row.amount_fen, row.channel
-        claim = self.ledger.transaction_claim(row.transaction_id)
-        if claim is not None:
-            return self._claimed(base, claim.actor, claim.payment_id)
+        actor = Actor(self.run, self.role, row.collection_point, self.regions)
         try:
             person = self.ledger.current_person(row.id_number)
         except NotFound:
+            person = None
+        # Before anything about the person or their payments is told: are they the caller's?
+        if person is not None and not actor.may_touch(person.region):
+            return _with(base, "out_of_scope", OUTSIDE_SCOPE)
+        claim = self.ledger.transaction_claim(row.transaction_id)
+        if claim is not None:
+            return self._claimed(base, claim.actor, claim.payment_id)
+        if person is None:
             return _with(base, "unknown_person", "no person is registered with this identity number")
         if person.name.replace(" ", "") != row.name.replace(" ", ""):
             return _with(base, "name_mismatch", f"the file says {row.name}, the ledger has {person.name}")
-        actor = Actor(self.run, self.role, row.collection_point)
         enrolled = row.year in person.enrollments
         try:
             with self.ledger.atomic():
                 if not enrolled:
                     self.ledger.enroll(actor, id_number=row.id_number, year=row.year, tier=row.tier,
                                        enrolled_on=row.paid_at.astimezone(CHINA).date())
-                result = self.ledger.pay(actor, id_number=row.id_number, year=row.year, amount=row.amount,
+                result = self.ledger.pay(actor, id_number=row.id_number, year=row.year, amount=yuan(row.amount_fen),
                                          paid_at=row.paid_at, channel=row.channel, receipt_no=row.receipt_no,
                                          transaction_id=row.transaction_id, with_view=False)
         except AlreadyRecorded as e:
             return self._claimed(base, "", e.payment_id)
+        except Forbidden:
+            return _with(base, "out_of_scope", OUTSIDE_SCOPE)
         except RefusedByRule as e:
             return _with(base, "over_payment" if e.rule == "over_payment" else "refused_by_rule", str(e))
         except (Conflict, NotFound) as e:
@@ -257,10 +275,11 @@ class Importer:
     # -- the whole file ------------------------------------------------------------------------
     def run_file(self, stream: IO[bytes], emit: Callable[[RowResult], None],
                  progress: Callable[[int], None] | None = None) -> Summary:
+        """Every row of the file, posted chunk by chunk. A file that cannot be read as a whole is
+        refused (FileProblem) before its first row is posted."""
         summary = Summary()
-        _, rows = read_rows(stream)
-        chunk: list[tuple[int, dict[str, str]]] = []
-        for item in rows:
+        chunk: list[SourceRow] = []
+        for item in read_rows(stream):
             chunk.append(item)
             if len(chunk) >= CHUNK:
                 self._chunk(chunk, summary, emit)
@@ -273,28 +292,28 @@ class Importer:
                 progress(len(chunk))
         return summary
 
-    def _chunk(self, chunk: list[tuple[int, dict[str, str]]], summary: Summary, emit: Callable[[RowResult], None]) -> None:
+    def _chunk(self, chunk: list[SourceRow], summary: Summary, emit: Callable[[RowResult], None]) -> None:
         """One transaction for the chunk; if another writer raced it, the rows go one by one."""
         try:
             with self.ledger.batch(size=10**9):
-                self.ledger.prefetch([("resident_id", v.get("id_number", "").upper()) for _, v in chunk],
-                                     transactions=[v["transaction_id"] for _, v in chunk if v.get("transaction_id")])
-                results = [self.post(line, values) for line, values in chunk]
+                self.ledger.prefetch([("resident_id", cell_text(r.cells.get("id_number")).upper()) for r in chunk],
+                                     transactions=[t for r in chunk if (t := cell_text(r.cells.get("transaction_id")))])
+                results = [self.post(r) for r in chunk]
         except (IntegrityError, OperationalError):
-            results = [self._alone(line, values) for line, values in chunk]
+            results = [self._alone(r) for r in chunk]
         for r in results:
             summary.add(r)
             emit(r)
 
-    def _alone(self, line: int, values: dict[str, str]) -> RowResult:
+    def _alone(self, source: SourceRow) -> RowResult:
         for _ in range(30):
             try:
                 with self.ledger.batch(size=10**9):
-                    return self.post(line, values)
+                    return self.post(source)
             except (IntegrityError, OperationalError):
                 continue
-        return RowResult(line, "refused_by_rule", "the person's record kept changing; run the import again",
-                         values.get("transaction_id", ""))
+        return RowResult(source.line, "refused_by_rule", "the person's record kept changing; run the import again",
+                         echo(source.cells.get("transaction_id")))
 
 
 def _with(r: RowResult, outcome: str, message: str) -> RowResult:

@@ -184,7 +184,7 @@ class EnrollmentReport(BaseModel):
 class ImportRow(BaseModel):
     line: int
     outcome: Literal["posted", "already_posted", "enrolled_and_posted", "duplicate_in_file", "unknown_person",
-                     "name_mismatch", "over_payment", "refused_by_rule", "malformed"]
+                     "name_mismatch", "over_payment", "refused_by_rule", "out_of_scope", "malformed"]
     message: str
     transaction_id: str
     id_number: str = Field(description="masked: first 6 and last 4")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
-from api.collection_import import detect_encoding
+from api.daily_file import decide_encoding
 from domain import events as ev
 from domain.dates import now
 from domain.errors import InvalidInput
@@ -45,7 +45,7 @@ def _column(headers: list[str], wanted: str, names: tuple[str, ...], words: tupl
 def parse_table(data: bytes, year: int, source: str, region: str | None = None,
                 population_column: str | None = None, target_column: str | None = None) -> ev.TargetTableLoaded:
     """The file as an event to append (not yet stored); every problem names its line and column."""
-    text = data.decode(detect_encoding(data[:65536]))
+    text = data.decode(decide_encoding(io.BytesIO(data)))
     reader = csv.DictReader(io.StringIO(text))
     headers = reader.fieldnames or []
     code_col = _column(headers, "code", CODE, ("code", "代码"), year, None)
