@@ -208,7 +208,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     @app.get("/v1/reports/enrollment", response_model=EnrollmentReport, tags=["reports"],
              responses={200: {"content": {"text/csv": {}, XLSX: {}}, "description": "json, csv or xlsx"},
                         **{s: responses[s] for s in (403,)}})
-    def report_enrollment(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
+    def report_enrollment(who: Who, region: Annotated[str, Query(pattern=r"^[0-9]{2,12}$")],
                           year: Annotated[int, Query(ge=2000, le=2100)], as_of: Day | None = None,
                           known_at: Moment | None = None,
                           format: Literal["json", "csv", "xlsx"] = "json") -> Any:
@@ -252,7 +252,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
         return export(report, fmt, columns, f"{kind}-{region}-{year}-{on}")
 
     def other_report(kind: str):
-        def endpoint(who: Who, region: Annotated[str, Query(pattern=r"^\d{2,12}$")],
+        def endpoint(who: Who, region: Annotated[str, Query(pattern=r"^[0-9]{2,12}$")],
                      year: Annotated[int, Query(ge=2000, le=2100)], as_of: Day | None = None,
                      known_at: Moment | None = None,
                      format: Literal["json", "csv", "xlsx"] = "json") -> Any:

@@ -33,6 +33,8 @@ FIELDS = tuple(HEADERS.values())
 REQUIRED = ("transaction_id", "id_number", "name", "year", "tier", "amount", "paid_at", "channel", "collection_point")
 # The longest cell read from a CSV file, in characters: no field of the file comes near it.
 FIELD_LIMIT = 4096
+# A spreadsheet export may put a title or a date line above its header: this many are passed over.
+TITLE_ROWS = 5
 _CHUNK = 1024 * 1024
 _ZIP = b"PK\x03\x04"  # XLSX and ODS are zip archives
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # XLS (BIFF) is an OLE compound file
@@ -163,31 +165,35 @@ def _sheet_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
             raise FileProblem("the workbook has no sheet", "file", "header")
         sheet = book.get_sheet_by_index(0)
         merged = [tuple(r) for r in (sheet.merged_cell_ranges or [])]
-        rows = sheet.iter_rows()
-        first_row = sheet.start[0] if sheet.start else 0
+        rows = sheet.iter_rows()  # from the sheet's first row, whatever its first used cell
     except FileProblem:
         raise
     except Exception as e:  # noqa: BLE001 - calamine's errors are of its own types
         raise FileProblem(f"the workbook cannot be read: {e}", "file", "workbook") from None
     header = None
-    line = first_row
-    for values in rows:
-        line += 1
-        if header is None:
-            if _blank(values):
-                continue  # leading empty rows
-            header = columns_of(values)
-            continue
+    above: list[list[Any]] = []  # rows before the header: an export's title lines
+    for line, values in enumerate(rows, start=1):
         if _blank(values):
             continue
-        cells = _cells(header, values)
-        problem = _merged_problem(merged, line - 1, header, cells)
-        yield SourceRow(line, cells, problem)
+        if header is None:
+            if len(above) < TITLE_ROWS and not _has_required(values):
+                above.append(values)
+                continue
+            header = columns_of(values)
+            continue
+        yield SourceRow(line, _cells(header, values), _merged_problem(merged, line - 1, header))
     if header is None:
+        if above:
+            columns_of(above[0])  # refused, naming what the header lacks
         raise FileProblem("the first sheet is empty: no header row", "file", "header")
 
 
-def _merged_problem(merged: list[tuple], row: int, columns: list[str], cells: dict[str, Any]) -> str | None:
+def _has_required(values: list[Any]) -> bool:
+    names = {HEADERS.get(str(v).strip(), str(v).strip()) for v in values if v is not None}
+    return all(f in names for f in REQUIRED)
+
+
+def _merged_problem(merged: list[tuple], row: int, columns: list[str]) -> str | None:
     """A merged cell holds its value in its first row only: the other rows would read it as empty."""
     for (r0, c0), (r1, c1) in merged:
         if r0 <= row <= r1 and (r0 != r1 or c0 != c1):

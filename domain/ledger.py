@@ -259,13 +259,13 @@ class Ledger:
     def _pid(id_number: str, document_type: str) -> UUID:
         return person_id(document_type, normalise_document(document_type, id_number))
 
-    def _registered(self, uow: UnitOfWork, id_number: str, document_type: str) -> Person:
+    def _registered(self, uow: UnitOfWork, id_number: str, document_type: str, *, writing: bool = True) -> Person:
         """The registered person the command is about, if the actor may write for them."""
         person = uow.person(self._pid(id_number, document_type))
         if person.registration is None:
             raise NotFound(f"no person is registered with {document_type} {mask(id_number)}", "id_number",
                            "person_exists")
-        if not uow.actor.may_touch(person.region):
+        if writing and not uow.actor.may_touch(person.region):
             raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")
         return person
 
@@ -743,7 +743,7 @@ class Ledger:
     def current_person(self, id_number: str, document_type: str = "resident_id") -> Person:
         """The person with what the current batch decided but has not saved yet."""
         uow = self._batch or UnitOfWork(self)
-        return self._registered(uow, id_number, document_type)
+        return self._registered(uow, id_number, document_type, writing=False)
 
     def person(
         self, id_number: str, *, on: date | None = None, known_at: datetime | None = None,
