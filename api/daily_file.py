@@ -53,6 +53,7 @@ class SourceRow:
     line: int  # the file's line (CSV) or the sheet's row number (spreadsheets), 1 for the header
     cells: dict[str, Any]  # field -> text (CSV) or the cell's value (str, int, float, date, datetime)
     problem: str | None = None  # why the row could not be read, when it could not
+    typed: bool = True  # cells may be numbers or dates; False: all trimmed text (a CSV line)
 
 
 # -- the encoding of a CSV file ----------------------------------------------------------------
@@ -148,8 +149,9 @@ def _csv_body(reader: Any, columns: list[str]) -> Iterator[SourceRow]:
         except csv.Error as e:
             yield SourceRow(reader.line_num, {}, f"this line cannot be read as CSV: {e}")
             continue
-        if not _blank(values):
-            yield SourceRow(reader.line_num, _cells(columns, values))
+        if "".join(values).strip():  # a line of nothing but separators and spaces is no row
+            cells = {c: (values[i].strip() if i < len(values) else "") for i, c in enumerate(columns) if c}
+            yield SourceRow(reader.line_num, cells, None, False)
 
 
 # -- spreadsheets ------------------------------------------------------------------------------

@@ -68,6 +68,13 @@ class AlreadyRecorded(Conflict):
         self.person_id = person_id
 
 
+@dataclass(frozen=True, slots=True)
+class Fen:
+    """An amount already parsed and checked (integer fen), passed on without parsing it again."""
+
+    fen: int
+
+
 @dataclass(frozen=True)
 class PaymentResult:
     payment_id: str
@@ -579,7 +586,8 @@ class Ledger:
         with_view: bool = True,
     ) -> PaymentResult:
         """缴费. With an idempotency key, a retry returns the first result and posts nothing."""
-        amount_fen = parse_yuan(amount)
+        # An int is already fen when the caller parsed the amount itself (the daily file does).
+        amount_fen = amount.fen if isinstance(amount, Fen) else parse_yuan(amount)
         if not isinstance(paid_at, datetime) or paid_at.tzinfo is None:
             raise InvalidInput("must be a date-time with an offset, like 2021-02-15T10:00:00+08:00", "paid_at", "datetime_offset")
         if paid_at > self.clock() + CLOCK_SKEW:

@@ -31,7 +31,7 @@ def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False
         raise InvalidInput("must be an amount in yuan, like \"280.00\"", field, "money")
     if text.startswith("-"):
         raise InvalidInput(f"must be positive, got {text[:20]}", field, "money_positive")
-    if any(ch.isdigit() and not ch.isascii() for ch in text):
+    if not text.isascii() and any(ch.isdigit() and not ch.isascii() for ch in text):
         raise InvalidInput("must be typed with the digits 0-9 (a full-width or other script's digit was typed)",
                            field, "money")
     if not _SHAPE.fullmatch(text):

@@ -6,6 +6,7 @@ Nothing here touches storage; every function is pure so the rules can be tested 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, timedelta
 
 from domain.categories import chinese_name
@@ -13,7 +14,7 @@ from domain.dates import after_full_days, first_of_next_month, within_days
 from domain.errors import RefusedByRule
 from domain.events import Candidate
 from domain.money import yuan
-from domain.policy import Band, Policy, Subsidy, amount_fen
+from domain.policy import Band, Policy, Subsidy, amount_fen, policy_by_id
 
 
 # -- subsidies --------------------------------------------------------------------------------
@@ -117,6 +118,12 @@ def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
     """The days on which a payment for this policy's coverage can be dated: from the window's
     opening (a student's academic year may begin before it) to the end of the coverage, or for a
     newborn the policy's newborn days after it (a baby born in late December pays in January)."""
+    return _payment_season(policy.id, cohort)
+
+
+@lru_cache(maxsize=1024)
+def _payment_season(policy_id: str, cohort: str) -> tuple[date, date]:
+    policy = policy_by_id(policy_id)
     first = policy.collection.opens or date(policy.year - 1, *EARLIEST_OPENING)
     start, last, _ = coverage_bounds(policy, cohort)
     if cohort == "student":

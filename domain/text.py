@@ -34,7 +34,8 @@ _NAMES = {"Cc": "a control character", "Cf": "an invisible formatting character"
           "Zp": "a paragraph break"}
 # Letters that draw nothing (Hangul fillers, the braille blank): allowed inside a text, but a text
 # of nothing else is as empty as one of spaces.
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+_WITHOUT_BLANKS = str.maketrans("", "", _BLANK_LETTERS)
 
 
 def _describe(ch: str) -> str:
@@ -52,13 +53,13 @@ def clean_text(value: object, field: str, *, limit: int | None = None) -> str:
         raise InvalidInput("must not be empty", field, "required")
     if len(text) > most:
         raise InvalidInput(f"must be at most {most} characters, this one has {len(text)}", field, "text_length")
-    for ch in text:
-        # ASCII letters, digits and punctuation are by far the most common: skip the table look-up.
-        if " " <= ch <= "~":
-            continue
-        if unicodedata.category(ch) in _REFUSED_CATEGORIES:
-            raise InvalidInput(f"contains {_describe(ch)}; type it again without it", field, "text_characters")
-    if all(ch.isspace() or ch in _BLANK_LETTERS for ch in text):
+    # str.isprintable() is false exactly for the refused categories and for spaces other than
+    # U+0020 (an ideographic space is allowed): look closer only then.
+    if not text.isprintable():
+        for ch in text:
+            if unicodedata.category(ch) in _REFUSED_CATEGORIES:
+                raise InvalidInput(f"contains {_describe(ch)}; type it again without it", field, "text_characters")
+    if not text.isascii() and not text.translate(_WITHOUT_BLANKS).strip():
         raise InvalidInput("must contain visible characters", field, "text_visible")
     return text
 
