@@ -183,16 +183,17 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     @app.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
              tags=["reads"], responses={s: responses[s] for s in (403, 404)})
     def coverage(id_number: str, who: Who, year: Annotated[int, Query(ge=2000, le=2100)],
-                 on: Day | None = None, known_at: Moment | None = None,
-                 document_type: str = "resident_id") -> dict[str, Any]:
-        """The enrollment as the ledger knew it at `known_at` (default now), on date `on`."""
+                 on: Annotated[Day | None, Query(description="the date tested against the benefit period, "
+                                                 "computed from everything known at known_at")] = None,
+                 as_of: Annotated[Day | None, Query(description="the answer as things stood on this date: "
+                                                    "facts that took effect after it left out")] = None,
+                 known_at: Moment | None = None, document_type: str = "resident_id") -> dict[str, Any]:
+        """The enrollment as the ledger knew it at `known_at` (default now): covered, not covered or
+        undetermined, on the date `on` when given."""
         allow(who, READERS, "read coverage")
-        person = ledger.person(id_number, on=on, known_at=known_at, document_type=document_type)
+        person = ledger.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
         person_readable(who, person)
-        view = enrollment_view(person, year, on)
-        body = view.to_api()
-        body["covered_on"] = view.covered_on(on) if on else None
-        return body
+        return coverage_body(enrollment_view(person, year, on), on)
 
     @app.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
              responses={s: responses[s] for s in (403, 404)})
@@ -318,6 +319,16 @@ def export(report: dict[str, Any], fmt: str, columns: list[str], name: str) -> A
     else:
         body, media = to_xlsx(report, columns, name), XLSX
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+def coverage_body(view: Any, on: date | None) -> dict[str, Any]:
+    """The coverage read's answer (API and CLI): on a date `on`, the status and `covered_on` are
+    that date's; `covered_on` is null when undetermined, and absent a date."""
+    body = view.to_api()
+    if on is not None:
+        body["coverage_status"] = view.coverage_status(on)
+    body["covered_on"] = view.covered_answer(on) if on is not None else None
+    return body
 
 
 def person_out(person: Person) -> dict[str, Any]:

@@ -72,13 +72,13 @@ def _moment(text: str | None) -> datetime | None:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
+    from api.app import coverage_body
+
     ledger = _ledger()
     on = date.fromisoformat(args.on) if args.on else None
-    view = ledger.coverage(args.id_number, args.year, on=on, known_at=_moment(args.known_at))
-    body = view.to_api()
-    if on is not None:
-        body["covered_on"] = view.covered_on(on)
-    print(json.dumps(body, ensure_ascii=False, indent=2))
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    view = ledger.coverage(args.id_number, args.year, on=on, as_of=as_of, known_at=_moment(args.known_at))
+    print(json.dumps(coverage_body(view, on), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -214,14 +214,15 @@ def cmd_targets_load(args: argparse.Namespace) -> int:
 
 def _print_enrollment_table(report: dict, args: argparse.Namespace, on: date) -> None:
     print(f"enrollment {args.region} {args.year}, as of {on}" + (f", as known at {args.known_at}" if args.known_at else ""))
-    print(f"{'region':<13} {'name':<10} {'population':>10} {'target':>7} {'enrolled':>8} {'paid':>7} {'covered':>7} "
-          f"{'assisted':>8} {'ass.enr.':>8} {'of pop.':>7} {'of target':>9}")
+    print(f"{'region':<13} {'name':<10} {'population':>10} {'target':>7} {'enrolled':>8} {'paid':>7} {'unpaid':>7} "
+          f"{'covered':>7} {'undeterm.':>9} {'assisted':>8} {'ass.paid':>8} {'of pop.':>7} {'of target':>9}")
     for row in [*report["rows"], report["total"]]:
         pct = lambda r: f"{float(r):.1%}" if r else "-"  # noqa: E731 - display only
         print(f"{row['region']:<13} {row['name']}{' ' * max(1, 11 - 2 * len(row['name']))}"
               f"{row['population'] or '-':>10} {row['target'] or '-':>7} {row['enrolled']:>8} {row['paid']:>7} "
-              f"{row['covered']:>7} {row['assisted']:>8} {row['assisted_enrolled']:>8} "
-              f"{pct(row['rate_of_population']):>7} {pct(row['rate_of_target']):>9}")
+              f"{row['enrolled_unpaid']:>7} {row['covered']:>7} {row['undetermined']:>9} {row['assisted']:>8} "
+              f"{row['assisted_enrolled']:>8} {pct(row['rate_of_population']):>7} {pct(row['rate_of_target']):>9}")
+    print("rates and assisted: enrolled and paid (参保缴费); undetermined: paid, no rule settles the start")
     for warning in report["warnings"]:
         print(f"warning: {warning}")
 
@@ -383,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     coverage = sub.add_parser("coverage", help="one person's enrollment for a year, on a date, as known at a time")
     coverage.add_argument("id_number")
     coverage.add_argument("--year", type=int, required=True)
-    coverage.add_argument("--on", help="date YYYY-MM-DD")
+    coverage.add_argument("--on", help="YYYY-MM-DD: is the person covered on this date (from everything known)")
+    coverage.add_argument("--as-of", help="YYYY-MM-DD: as things stood on this date (later facts left out)")
     coverage.add_argument("--known-at", help="date-time with offset")
     coverage.set_defaults(func=cmd_coverage)
 

@@ -131,11 +131,15 @@ class EnrollmentOut(BaseModel):
     benefit_start: str | None
     benefit_end: str | None
     refund: str
+    coverage_status: Literal["covered", "not_covered", "undetermined"] = Field(
+        description="on the date `on` when asked with one, else for the year; undetermined is never not covered")
+    undetermined_because: str | None = Field(description="the missing rule or condition, when undetermined")
     explanation: list[str]
 
 
 class CoverageOut(EnrollmentOut):
-    covered_on: bool | None = Field(None, description="present when `on` is given")
+    covered_on: bool | None = Field(None, description="for the date `on`: true, false, or null when undetermined "
+                                                      "(and when no `on` is given)")
 
 
 class PaymentOut(BaseModel):
@@ -163,13 +167,15 @@ class EnrollmentRow(BaseModel):
     name: str
     population: int | None
     target: int | None
-    enrolled: int
-    paid: int
-    covered: int
+    enrolled: int = Field(description="enrolled for the year and not cancelled (参保), paid or not")
+    paid: int = Field(description="enrolled and fully paid, or subsidised in full (参保缴费)")
+    enrolled_unpaid: int = Field(description="enrolled, not (yet) fully paid: enrolled - paid")
+    covered: int = Field(description="inside their benefit period on the report's date")
+    undetermined: int = Field(description="paid, but no rule settles when cover starts: not counted as not covered")
     assisted: int
-    assisted_enrolled: int
-    rate_of_population: str | None = Field(description='enrolled / population, four decimals ("0.9512")')
-    rate_of_target: str | None = Field(description="enrolled / target, four decimals")
+    assisted_enrolled: int = Field(description="assisted persons enrolled and paid")
+    rate_of_population: str | None = Field(description='paid / population, four decimals ("0.9512")')
+    rate_of_target: str | None = Field(description="paid / target, four decimals")
 
 
 class EnrollmentReport(BaseModel):

@@ -48,7 +48,26 @@ class CoverageView:
         return max(self.payable_fen - self.paid_fen, 0)
 
     def covered_on(self, day: date) -> bool:
+        """Inside the benefit period on `day` (False where the period is undetermined: see coverage_status)."""
         return bool(self.benefit_start and self.benefit_end and self.benefit_start <= day <= self.benefit_end)
+
+    @property
+    def is_undetermined(self) -> bool:
+        """Paid, but the policy states no rule for the case (or a fact it needs is unknown)."""
+        return self.undetermined is not None and self.status != "cancelled"
+
+    def coverage_status(self, day: date | None = None) -> str:
+        """covered | not_covered | undetermined (SPEC Decision 12): on `day` when given, else for the
+        year (whether the enrollment has a benefit period at all). Undetermined is never "not covered"."""
+        if self.is_undetermined:
+            return "undetermined"
+        if day is not None:
+            return "covered" if self.covered_on(day) else "not_covered"
+        return "covered" if self.benefit_start is not None else "not_covered"
+
+    def covered_answer(self, day: date) -> bool | None:
+        """The API's `covered_on`: true, false, or null when undetermined."""
+        return None if self.is_undetermined else self.covered_on(day)
 
     def to_api(self) -> dict[str, Any]:
         s = self.subsidy
@@ -75,6 +94,8 @@ class CoverageView:
             "benefit_start": _iso(self.benefit_start),
             "benefit_end": _iso(self.benefit_end),
             "refund": yuan(self.refund_fen),
+            "coverage_status": self.coverage_status(),
+            "undetermined_because": self.undetermined if self.is_undetermined else None,
             "explanation": self.explanation,
         }
 
@@ -195,7 +216,7 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         if explain:
             lines.append(f"cancelled ({c.reason}) from {c.effective_on}: {c.refund_rule}")
     if on is not None and explain:
-        lines.append(f"on {on}: {'covered' if view.covered_on(on) else 'not covered'}")
+        lines.append(f"on {on}: {view.coverage_status(on).replace('_', ' ')}")
     return view
 
 

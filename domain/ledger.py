@@ -754,20 +754,26 @@ class Ledger:
         return self._registered(uow, id_number, document_type, writing=False)
 
     def person(
-        self, id_number: str, *, on: date | None = None, known_at: datetime | None = None,
+        self, id_number: str, *, as_of: date | None = None, known_at: datetime | None = None,
         document_type: str = "resident_id",
     ) -> Person:
+        """The person as things stood on `as_of` (facts that took effect later left out), as the
+        ledger knew them at `known_at`."""
         pid, events = self.events_of(id_number, document_type)
-        person = fold(pid, events, on=on, known_at=known_at)
+        person = fold(pid, events, on=as_of, known_at=known_at)
         if person.registration is None:
             raise NotFound(f"no person was registered with {id_number} at {known_at}", "id_number", "person_exists")
         return person
 
     def coverage(
-        self, id_number: str, year: int, *, on: date | None = None, known_at: datetime | None = None,
-        document_type: str = "resident_id",
+        self, id_number: str, year: int, *, on: date | None = None, as_of: date | None = None,
+        known_at: datetime | None = None, document_type: str = "resident_id",
     ) -> CoverageView:
-        return enrollment_view(self.person(id_number, on=on, known_at=known_at, document_type=document_type), year, on)
+        """Two questions, both as known at `known_at` (SPEC Decision 13): `on`, the date tested
+        against the benefit period computed from everything known (a newborn paid in June is
+        covered on the birth date); `as_of`, how things stood on a date, later facts left out."""
+        person = self.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
+        return enrollment_view(person, year, on)
 
     def coverage_at_version(self, pid: UUID, year: int, version: int) -> CoverageView:
         """The enrollment exactly as the ledger said it right after a given event (idempotent replays)."""

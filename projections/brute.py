@@ -29,9 +29,11 @@ class PeopleSource:
         for person in self._in(region):
             view = enrollment_view(person, year, on)
             enrolled = view.enrolled
+            paid = view.status == "paid"
             assisted = bool(person.categories_held(on))
-            figures = {"enrolled": int(enrolled), "paid": int(view.status == "paid"), "covered": int(view.covered_on(on)),
-                       "assisted": int(assisted), "assisted_enrolled": int(assisted and enrolled)}
+            figures = {"enrolled": int(enrolled), "paid": int(paid), "covered": int(view.covered_on(on)),
+                       "undetermined": int(view.is_undetermined), "assisted": int(assisted),
+                       "assisted_enrolled": int(assisted and paid)}
             if any(figures.values()) or year in person.enrollments:
                 counts.setdefault(person.region[:width], Counter()).update(figures)
         return counts
@@ -41,7 +43,7 @@ class PeopleSource:
         names: dict[str, str] = {}
         for person in self._in(region):
             view = enrollment_view(person, year, on)
-            if view.subsidy is None or not view.enrolled:
+            if view.subsidy is None or view.status != "paid":
                 continue
             # Funder codes repeat across regions with different departments: name them from the policy.
             names[view.subsidy.funder] = policy_by_id(view.policy).funders.get(view.subsidy.funder, view.subsidy.funder)
@@ -63,10 +65,12 @@ class PeopleSource:
                     entry[2].append(p.receipt_no or "")
         return groups
 
-    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]:
+    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]:
         found = []
         for person in self._in(region):
             held = person.categories_held(on)
-            if held and not enrollment_view(person, year, on).enrolled:
-                found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held))))
+            view = enrollment_view(person, year, on)
+            if held and view.status != "paid":
+                found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held)),
+                              "enrolled_unpaid" if view.enrolled else "not_enrolled"))
         return found

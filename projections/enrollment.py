@@ -1,5 +1,10 @@
 """The enrollment report: per child region, population and target against enrolled, paid, covered,
-assisted persons and assisted enrolled, as of a date and as known at a time."""
+assisted persons and assisted enrolled, as of a date and as known at a time.
+
+Every rate, and `assisted_enrolled`, counts persons enrolled and paid (参保缴费, SPEC Decision 14):
+the notices' 参保率 and their 100% targets are of people who paid (or are subsidised in full).
+`enrolled_unpaid` stands beside them; `undetermined` counts paid persons whose benefit start no
+rule settles (Decision 12), never counted as not covered."""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ from typing import Any, Protocol
 from domain.regions import name_of
 from projections.reference import TargetTable, child_regions, target_tables
 
-COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "covered", "assisted",
-           "assisted_enrolled", "rate_of_population", "rate_of_target"]
-COUNTS = ["enrolled", "paid", "covered", "assisted", "assisted_enrolled"]
+COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "enrolled_unpaid", "covered",
+           "undetermined", "assisted", "assisted_enrolled", "rate_of_population", "rate_of_target"]
+COUNTS = ["enrolled", "paid", "covered", "undetermined", "assisted", "assisted_enrolled"]
 
 
 class Source(Protocol):
@@ -52,12 +57,12 @@ def enrollment_report(source: Source, region: str, year: int, on: date,
         population, target = figures.get(code, (None, None))
         c = counts.get(code, Counter())
         rows.append({"region": code, "name": name, "population": population, "target": target,
-                     **{k: c[k] for k in COUNTS},
-                     "rate_of_population": rate(c["enrolled"], population), "rate_of_target": rate(c["enrolled"], target)})
+                     **{k: c[k] for k in COUNTS}, "enrolled_unpaid": c["enrolled"] - c["paid"],
+                     "rate_of_population": rate(c["paid"], population), "rate_of_target": rate(c["paid"], target)})
     total_population = sum(r["population"] or 0 for r in rows) if figures else None
     total_target = sum(r["target"] or 0 for r in rows) if figures else None
     total = {"region": region, "name": name_of(region), "population": total_population, "target": total_target,
-             **{k: sum(r[k] for r in rows) for k in COUNTS}}
-    total["rate_of_population"] = rate(total["enrolled"], total_population)
-    total["rate_of_target"] = rate(total["enrolled"], total_target)
+             **{k: sum(r[k] for r in rows) for k in (*COUNTS, "enrolled_unpaid")}}
+    total["rate_of_population"] = rate(total["paid"], total_population)
+    total["rate_of_target"] = rate(total["paid"], total_target)
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total, "warnings": warnings}

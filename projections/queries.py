@@ -41,29 +41,30 @@ class ViewSource:
     def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         d = on.toordinal()
         rows, params = self._believed(
-            self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories",
+            self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined",
             (year, ASSISTED), region, on)
         sql = (
             f"SELECT substr(region, 1, {int(width)}) AS child, year, sum(enrolled), sum(paid),"
             " sum(CASE WHEN benefit_start > 0 AND benefit_start <= ? AND benefit_end >= ? THEN 1 ELSE 0 END),"
-            " sum(CASE WHEN categories <> '' AND enrolled = 1 THEN 1 ELSE 0 END), count(*)"
+            " sum(undetermined), sum(CASE WHEN categories <> '' AND paid = 1 THEN 1 ELSE 0 END), count(*)"
             f" FROM ({rows}) AS believed GROUP BY child, year"
         )
         counts: dict[str, Counter[str]] = {}
-        for child, y, enrolled, paid, covered, assisted_enrolled, n in self.views.query(sql, [d, d, *params]):
+        for child, y, enrolled, paid, covered, undetermined, assisted_paid, n in self.views.query(sql, [d, d, *params]):
             c = counts.setdefault(child, Counter())
             if y == ASSISTED:
                 c["assisted"] += int(n)  # a person-level row exists only while a category is held
             else:
-                c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered),
-                         assisted_enrolled=int(assisted_enrolled))
+                c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
+                         assisted_enrolled=int(assisted_paid))
         return counts
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
-        rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, enrolled",
+        rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, paid",
                                       (year,), region, on)
+        # A subsidy is spent when the enrollment is paid (SPEC Decision 14); a full subsidy pays it.
         sql = (f"SELECT funder, funder_name, category, count(*), sum(subsidy_fen) FROM ({rows}) AS believed"
-               " WHERE enrolled = 1 AND category <> '' GROUP BY funder, funder_name, category")
+               " WHERE paid = 1 AND category <> '' GROUP BY funder, funder_name, category")
         groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         names: dict[str, str] = {}
         for funder, name, category, n, fen in self.views.query(sql, params):
@@ -85,11 +86,13 @@ class ViewSource:
                 entry[2].append(receipt)
         return groups
 
-    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]:
-        """(village, masked id number, name, categories) of assisted persons not enrolled on D."""
+    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]:
+        """(village, masked id number, name, categories, enrollment) of assisted persons not enrolled
+        and paid on D (应保未保); enrollment is "not_enrolled" or "enrolled_unpaid"."""
         assisted, params = self._believed(self.views.person_rows, "person, region, id_mask, name, categories",
                                           (ASSISTED,), region, on)
-        enrolled, more = self._believed(self.views.person_rows, "person, enrolled", (year,), region, on)
-        sql = (f"SELECT region, id_mask, name, categories FROM ({assisted}) AS a"
-               f" WHERE a.person NOT IN (SELECT person FROM ({enrolled}) AS e WHERE e.enrolled = 1)")
-        return [tuple(r) for r in self.views.query(sql, [*params, *more])]
+        enrolled, more = self._believed(self.views.person_rows, "person, enrolled, paid", (year,), region, on)
+        sql = (f"SELECT a.region, a.id_mask, a.name, a.categories, coalesce(e.enrolled, 0) FROM ({assisted}) AS a"
+               f" LEFT JOIN ({enrolled}) AS e ON e.person = a.person WHERE coalesce(e.paid, 0) = 0")
+        return [(village, id_mask, name, categories, "enrolled_unpaid" if enrolled else "not_enrolled")
+                for village, id_mask, name, categories, enrolled in self.views.query(sql, [*params, *more])]

@@ -15,7 +15,7 @@ from projections.reference import region_name
 
 SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount"]
 COLLECTION_COLUMNS = ["day", "channel", "collection_point", "payments", "amount", "cash_receipts"]
-UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories"]
+UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories", "enrollment"]
 
 
 def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
@@ -45,10 +45,11 @@ def collections_report(source: Source, region: str, year: int, on: date) -> dict
 
 
 def unenrolled_assisted_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
-    """应保未保: persons holding any certified category on the date, not enrolled for the year, by village."""
+    """应保未保: persons holding any certified category on the date, not enrolled and paid for the year
+    (参保缴费, SPEC Decision 14), by village; `enrollment` says which: not_enrolled or enrolled_unpaid."""
     rows = [{"village": village, "village_name": region_name(village), "id_number": id_mask, "name": name,
-             "categories": categories}
-            for village, id_mask, name, categories in source.unenrolled_assisted(region, year, on)]
+             "categories": categories, "enrollment": enrollment}
+            for village, id_mask, name, categories, enrollment in source.unenrolled_assisted(region, year, on)]
     rows.sort(key=lambda r: (r["village"], r["id_number"], r["name"], r["categories"]))
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "warnings": []}
 

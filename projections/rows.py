@@ -56,6 +56,7 @@ class YearFacts(NamedTuple):
     subsidy_fen: int
     name: str  # for the outreach list of assisted persons (ASSISTED rows only)
     id_mask: str
+    undetermined: int  # paid, but the policy gives no rule for the case (SPEC Decision 12)
 
 
 class PaymentFacts(NamedTuple):
@@ -102,7 +103,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
     payments: list[PaymentFacts] = []
     if held:
         years.append(_year((ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, fit(person.name),
-                            mask(person.id_number))))
+                            mask(person.id_number), 0)))
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
         live = view.enrolled
@@ -114,7 +115,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             held,
             s.funder if s else "",
             policy_by_id(view.policy).funders.get(s.funder, s.funder) if s and view.policy else "",
-            s.category if s else "", s.amount_fen if s else 0, "", "",
+            s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined),
         )))
         for p in enrollment.payments.values():
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],

@@ -12,6 +12,7 @@ tables person_rows, payment_rows and views_tracking in the ledger's own database
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,7 @@ from projections.intervals import ROOT
 from projections.rows import PaymentFacts, Row, YearFacts
 
 NAME = "reports"  # the projection's name in the tracking table
+log = logging.getLogger("ledger.projection")
 
 _RANGES = ["rec_lo", "rec_hi", "node", "eff_lo", "eff_hi"]  # the order of Row
 # `loaded`: the log position of the batch that wrote the row (see ViewStore.settle).
@@ -211,19 +213,34 @@ class ViewStore:
         )
         self.settle()  # a rebuild killed part-way may have left replaced rows behind
 
+    def _has_column(self, c: Any, table: str, column: str) -> bool:
+        if self.postgres:
+            c.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                      " AND column_name = %s", (self.recorder.datastore.schema, table, column))
+        else:
+            c.execute(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?", (column,))
+        return c.fetchone() is not None
+
     def _migrate(self) -> None:
         """Tables made by earlier versions: rows get `loaded` (0 is older than any batch), and the
-        retired indexes go (their successors were made with the tables)."""
+        retired indexes go (their successors were made with the tables). Rows of an older shape
+        (without a fact the reports now count, such as `undetermined`) cannot be completed in
+        place: they are dropped with the projection's position, and the rows are made again from
+        the log (`ledger rebuild`, or the next catch-up)."""
         with self.recorder.datastore.transaction(commit=True) as c:
             for index in RETIRED_INDEXES:
                 c.execute(f"DROP INDEX IF EXISTS {self.schema}{index}")
+            if not self._has_column(c, "person_rows", "undetermined"):
+                log.warning("the report projection's rows are of an older shape: they are made again from the log")
+                for table in ("person_rows", "payment_rows", "replaced_persons"):
+                    c.execute(f"DROP TABLE IF EXISTS {self.schema}{table}")
+                tracking = self.recorder.tracking_table_name if self.postgres else "tracking"
+                c.execute(f"DELETE FROM {self.schema}{tracking}"
+                          f" WHERE application_name = {'%s' if self.postgres else '?'}", (NAME,))
+                for statement in _all_tables(self.postgres):
+                    c.execute(statement.replace("{s}", self.schema))
             for table in ("person_rows", "payment_rows"):
-                if self.postgres:
-                    c.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-                              " AND column_name = 'loaded'", (self.recorder.datastore.schema, table))
-                else:
-                    c.execute(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'loaded'")
-                if c.fetchone() is None:
+                if not self._has_column(c, table, "loaded"):
                     c.execute(f"ALTER TABLE {self.schema}{table} ADD COLUMN loaded {_pg_type('loaded') if self.postgres else 'INTEGER'}"
                               " NOT NULL DEFAULT 0")
 

@@ -50,7 +50,7 @@ def test_split_payments_straddling_the_end_of_february(sqlite_ledger):
     v = sqlite_ledger.coverage(idn, 2021)
     assert (v.fully_paid_on, v.benefit_start) == (date(2021, 3, 2), date(2021, 6, 1))
     # As of 2021-02-28 the same person was only partially paid.
-    assert sqlite_ledger.coverage(idn, 2021, on=date(2021, 2, 28)).status == "partially_paid"
+    assert sqlite_ledger.coverage(idn, 2021, as_of=date(2021, 2, 28)).status == "partially_paid"
 
 
 def test_payment_made_late_at_night_counts_on_its_china_day(sqlite_ledger):
