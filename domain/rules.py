@@ -116,8 +116,8 @@ EARLIEST_OPENING = (9, 1)
 
 def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
     """The days on which a payment for this policy's coverage can be dated: from the window's
-    opening (a student's academic year may begin before it) to the end of the coverage, or for a
-    newborn the policy's newborn days after it (a baby born in late December pays in January)."""
+    opening (a student's academic year may begin before it) to the end of the coverage year, or
+    for a newborn the policy's newborn days after it (a baby born in late December pays in January)."""
     return _payment_season(policy.id, cohort)
 
 
@@ -125,7 +125,10 @@ def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
 def _payment_season(policy_id: str, cohort: str) -> tuple[date, date]:
     policy = policy_by_id(policy_id)
     first = policy.collection.opens or date(policy.year - 1, *EARLIEST_OPENING)
-    start, last, _ = coverage_bounds(policy, cohort)
+    start, end, _ = coverage_bounds(policy, cohort)
+    # Never earlier than the coverage year's end: a student's academic-year end is inferred, not
+    # stated (SPEC, 003), and an inferred date must not refuse a payment.
+    last = max(end, date(policy.year, 12, 31))
     if cohort == "student":
         first = min(first, start)
     if cohort == "newborn":
