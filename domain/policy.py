@@ -66,7 +66,11 @@ class Newborn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Refund(msgspec.Struct, forbid_unknown_fields=True):
-    rule: Literal["none", "before_benefit_start", "unspecified"]
+    """none: never; before_benefit_start: the national handling rules (经办规程 §16), only before the
+    benefit period starts; none_after_window: none after the collection window closes, and inside
+    it as before_benefit_start (004: 「在上述集中缴费期后…不得要求返还」)."""
+
+    rule: Literal["none", "before_benefit_start", "none_after_window", "unspecified"]
     source: str = "notice"
 
 

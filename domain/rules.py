@@ -232,6 +232,10 @@ def refund_on_cancel(
         return 0, "nothing was paid, nothing to refund"
     if rule.rule == "none":
         return 0, f"no refund: {policy.notice} 不得要求返还已缴纳的费用"
+    closes = policy.collection.closes
+    if rule.rule == "none_after_window" and closes is not None and effective_on > closes:
+        return 0, (f"no refund: cancelled from {effective_on}, after the collection window closed on {closes}"
+                   f" ({rule.source})")
     if rule.rule == "unspecified":
         raise RefusedByRule(
             f"policy {policy.id} states no refund rule; the bureau must decide outside the ledger",

@@ -230,3 +230,14 @@ def test_report_rows_of_an_older_shape_are_made_again_from_the_log(store_env, cl
     reports.close()
     assert (total()["paid"], total()["undetermined"]) == (1, 1)
     ledger.close()
+
+
+def test_chuxiong_refunds_a_death_inside_its_window_through_the_api(api):
+    """004 forbids refunds after its window only; a death on 2020-11-01, before the benefit period
+    (from 2021-01-01) started, is refunded the 280.00 paid."""
+    register(api, id_number=CX_ADULT, region=CHUXIONG)
+    enroll(api, CX_ADULT, enrolled_on="2020-10-01")
+    pay(api, CX_ADULT, key="cx", amount="280.00", paid_at="2020-10-01T10:00:00+08:00")
+    r = api.post(f"/v1/enrollments/{CX_ADULT}/2021/cancel", headers=h(api, "bureau"),
+                 json={"reason": "death", "effective_on": "2020-11-01"})
+    assert r.status_code == 201 and r.json()["refund"] == "280.00", r.text

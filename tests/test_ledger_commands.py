@@ -150,13 +150,20 @@ def test_refund_before_and_after_benefit_start(sqlite_ledger, cancel_on, refund)
         assert (v.benefit_start, v.benefit_end) == (date(2021, 3, 1), cancel_on)
 
 
-def test_chuxiong_never_refunds(sqlite_ledger):
-    idn = person(sqlite_ledger, region=CHUXIONG_VILLAGE)
-    sqlite_ledger.enroll(CLERK, id_number=idn, year=2021, tier=1, enrolled_on=date(2020, 10, 1))
-    pay(sqlite_ledger, idn, "280", at(2020, 10, 1))
-    sqlite_ledger.cancel(BUREAU, id_number=idn, year=2021, reason="death", effective_on=date(2020, 11, 1))
-    v = sqlite_ledger.coverage(idn, 2021)
-    assert v.refund_fen == 0 and "不得要求返还" in v.explanation[-1]
+def test_chuxiong_refunds_inside_its_window_only(sqlite_ledger):
+    """004 「在上述集中缴费期后…不得要求返还」: after the window (closes 2021-02-28) nothing is refunded;
+    inside it, the national rule: refunded if the benefit period (from 2021-01-01) has not started."""
+    inside, after, started = (person(sqlite_ledger, region=CHUXIONG_VILLAGE) for _ in range(3))
+    for idn in (inside, after, started):
+        sqlite_ledger.enroll(CLERK, id_number=idn, year=2021, tier=1, enrolled_on=date(2020, 10, 1))
+        pay(sqlite_ledger, idn, "280", at(2020, 10, 1))
+    sqlite_ledger.cancel(BUREAU, id_number=inside, year=2021, reason="death", effective_on=date(2020, 11, 1))
+    sqlite_ledger.cancel(BUREAU, id_number=started, year=2021, reason="death", effective_on=date(2021, 2, 1))
+    sqlite_ledger.cancel(BUREAU, id_number=after, year=2021, reason="death", effective_on=date(2021, 3, 1))
+    assert sqlite_ledger.coverage(inside, 2021).refund_fen == 28000
+    assert sqlite_ledger.coverage(started, 2021).refund_fen == 0
+    v = sqlite_ledger.coverage(after, 2021)
+    assert v.refund_fen == 0 and "after the collection window closed on 2021-02-28" in v.explanation[-1]
 
 
 def test_chuxiong_late_payment_refused_and_nothing_written(sqlite_ledger):
