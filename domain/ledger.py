@@ -516,9 +516,11 @@ class Ledger:
             not_before(day, date(year - 1, 1, 1), "enrolled_on", f"1 January of the year before coverage year {year}")
             not_before(day, person.birth_date, "enrolled_on", "the person's birth")
             policy.contribution_fen(tier, cohort)  # refuses a tier or cohort price the policy lacks
-            if cohort == "newborn" and person.birth_date.year not in (year, year - 1):
+            newborn_years = (year, year - 1) if policy.newborn.born_the_year_before else (year,)
+            if cohort == "newborn" and person.birth_date.year not in newborn_years:
+                only = "" if policy.newborn.born_the_year_before else f" (policy {policy.id}: 当年出生的新生儿 only)"
                 raise RefusedByRule(
-                    f"born on {person.birth_date}: not a newborn for coverage year {year}", "cohort", "newborn_age"
+                    f"born on {person.birth_date}: not a newborn for coverage year {year}{only}", "cohort", "newborn_age"
                 )
             existing = person.enrollments.get(year)
             if existing is not None:

@@ -62,6 +62,9 @@ class Newborn(msgspec.Struct, forbid_unknown_fields=True):
     late_start: Literal["bands", "next_month"] = "bands"
     exempt_from_window: bool = False
     fee_waived_when_both_parents_enrolled: bool = False
+    # Whether a baby born in the year before the coverage year still enrolls as a newborn; false
+    # where the notice speaks only of babies born in the coverage year (004: 「当年出生的新生儿」).
+    born_the_year_before: bool = True
     source: str = "notice"
 
 

@@ -241,3 +241,20 @@ def test_chuxiong_refunds_a_death_inside_its_window_through_the_api(api):
     r = api.post(f"/v1/enrollments/{CX_ADULT}/2021/cancel", headers=h(api, "bureau"),
                  json={"reason": "death", "effective_on": "2020-11-01"})
     assert r.status_code == 201 and r.json()["refund"] == "280.00", r.text
+
+
+def test_a_chuxiong_baby_born_the_year_before_is_not_a_newborn_there(api):
+    """004 speaks of 「当年出生的新生儿」: born 2020-12-01, the baby enrolls for 2021 as a resident
+    (bound by the window), not as a newborn; in Qijiang the same birth date still may."""
+    from conftest import event_count
+    from test_api import assert_problem
+
+    baby = ID("53230120201201010", "4")
+    register(api, id_number=baby, region=CHUXIONG)
+    before = event_count(api.ledger)
+    body = assert_problem(enroll(api, baby, cohort="newborn", enrolled_on="2021-01-10"), 422, "cohort")
+    assert "当年出生" in body["detail"] and event_count(api.ledger) == before
+    assert enroll(api, baby, enrolled_on="2021-01-10").status_code == 201
+    qijiang_baby = ID("50011020201201011", "0")
+    register(api, id_number=qijiang_baby)
+    assert enroll(api, qijiang_baby, cohort="newborn", enrolled_on="2021-01-10").status_code == 201
