@@ -193,6 +193,11 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         lines.extend(_frozen_subsidy_lines(person, e, policy))
         for v in e.voided:
             lines.append(f"payment {v.payment_id} voided (corrects event {v.corrects}): {v.reason}")
+        if policy.collection.cash == "discouraged":
+            for p in e.payments.values():
+                if p.channel == "cash":
+                    lines.append(f"warning: payment {p.payment_id} was taken in cash (receipt {p.receipt_no}),"
+                                 f" which policy {policy.id} allows only by exception ({policy.collection.cash_source})")
     paid_on, how = fully_paid_on(e, view.payable_fen, explain)
     view.fully_paid_on = paid_on
     if how:

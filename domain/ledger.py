@@ -638,6 +638,9 @@ class Ledger:
             if enrollment.cancellation is not None:
                 raise Conflict(f"the {year} enrollment was cancelled", "year", "cancelled")
             policy = policy_by_id(enrollment.policy_id)
+            if channel == "cash" and policy.collection.cash == "refused":
+                raise RefusedByRule(f"policy {policy.id} takes no cash ({policy.collection.cash_source})", "channel",
+                                    "cash_refused")
             paid_on = china_date(paid_at)
             not_before(paid_on, person.birth_date, "paid_at", "the person's birth")
             within_season(paid_on, *payment_season(policy, enrollment.cohort), "paid_at", policy.id)

@@ -39,6 +39,10 @@ class Collection(msgspec.Struct, forbid_unknown_fields=True):
     opens: date | None = None
     closes: date | None = None
     closes_source: str = "notice"  # "notice" or the provincial document it is taken from
+    # Cash at the collection point: allowed; discouraged (taken, with a warning in the answer and
+    # in the collections report, where a notice says "in principle not", 原则上不允许); refused.
+    cash: Literal["allowed", "discouraged", "refused"] = "allowed"
+    cash_source: str = "notice"
 
 
 class Band(msgspec.Struct, forbid_unknown_fields=True):
