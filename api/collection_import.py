@@ -245,7 +245,7 @@ class Importer:
         except NotFound:
             person = None
         # Before anything about the person or their payments is told: are they the caller's?
-        if person is not None and not actor.may_touch(person.region):
+        if person is not None and not actor.may_serve(person.region):
             return _with(base, "out_of_scope", OUTSIDE_SCOPE)
         claim = self.ledger.transaction_claim(row.transaction_id)
         if claim is not None:

@@ -30,7 +30,7 @@ from domain.groupcommit import GroupCommit
 from domain.idnumber import DOCUMENT_TYPES, EARLIEST_BIRTH, mask, normalise_document, parse_resident_id
 from domain.money import parse_yuan, yuan
 from domain.person import Person, claim_id, fold, person_id
-from domain.policy import find_policy, policy_by_id
+from domain.policy import find_policy, policy_by_id, served_from
 from domain.regions import validate_village_code
 from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, within_season
 from domain.rules import check_payment_date, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel
@@ -57,6 +57,11 @@ class Actor:
 
     def may_touch(self, region: str) -> bool:
         return not self.regions or region.startswith(self.regions)
+
+    def may_serve(self, region: str) -> bool:
+        """Register and take payments for a person of `region`: inside the actor's regions, or
+        where a policy of theirs serves a wider area (全渝通办)."""
+        return self.may_touch(region) or served_from(self.regions, region) is not None
 
 
 class AlreadyRecorded(Conflict):
@@ -266,13 +271,16 @@ class Ledger:
     def _pid(id_number: str, document_type: str) -> UUID:
         return person_id(document_type, normalise_document(document_type, id_number))
 
-    def _registered(self, uow: UnitOfWork, id_number: str, document_type: str, *, writing: bool = True) -> Person:
-        """The registered person the command is about, if the actor may write for them."""
+    def _registered(self, uow: UnitOfWork, id_number: str, document_type: str, *, writing: bool = True,
+                    serving: bool = False) -> Person:
+        """The registered person the command is about, if the actor may write for them (`serving`:
+        enrollment and payment, which a policy may open to a wider area)."""
         person = uow.person(self._pid(id_number, document_type))
         if person.registration is None:
             raise NotFound(f"no person is registered with {document_type} {mask(id_number)}", "id_number",
                            "person_exists")
-        if writing and not uow.actor.may_touch(person.region):
+        allowed = uow.actor.may_serve if serving else uow.actor.may_touch
+        if writing and not allowed(person.region):
             raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")
         return person
 
@@ -310,7 +318,7 @@ class Ledger:
             not_after(hukou_registered_on, today, "hukou_registered_on", "today")
         name = clean_text(name, "name")
         region = validate_village_code(region)
-        if not actor.may_touch(region):
+        if not actor.may_serve(region):
             raise Forbidden(f"region {region} is outside the regions of your token ({', '.join(actor.regions)})",
                             "region", "region_scope")
         if hukou_registered_on is not None and hukou_registered_on < birth_date:
@@ -330,7 +338,7 @@ class Ledger:
                         "parent_registered",
                     )
             person = uow.person(pid)
-            if person.registration is not None and not actor.may_touch(person.region):
+            if person.registration is not None and not actor.may_serve(person.region):
                 raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")
             wanted = {
                 "name": name,
@@ -511,7 +519,7 @@ class Ledger:
         not_after(day, today, "enrolled_on", "today")
 
         def decide(uow: UnitOfWork) -> tuple[Person, str]:
-            person = self._registered(uow, id_number, document_type)
+            person = self._registered(uow, id_number, document_type, serving=True)
             policy = find_policy(person.region, year)
             not_before(day, date(year - 1, 1, 1), "enrolled_on", f"1 January of the year before coverage year {year}")
             not_before(day, person.birth_date, "enrolled_on", "the person's birth")
@@ -631,7 +639,7 @@ class Ledger:
                         claimed.payment_id,
                         claimed.person_id,
                     )
-            person = self._registered(uow, id_number, document_type)
+            person = self._registered(uow, id_number, document_type, serving=True)
             enrollment = person.enrollments.get(year)
             if enrollment is None:
                 raise Conflict(f"the person is not enrolled for {year}: enroll first", "year", "enrolled")

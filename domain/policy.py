@@ -43,6 +43,11 @@ class Collection(msgspec.Struct, forbid_unknown_fields=True):
     # in the collections report, where a notice says "in principle not", 原则上不允许); refused.
     cash: Literal["allowed", "discouraged", "refused"] = "allowed"
     cash_source: str = "notice"
+    # A wider area whose persons this region's collection points also register and take payments
+    # for (002: 「要实行全渝通办，不得拒绝非本地户籍人员办理参保缴费」, all of Chongqing: "50"). Reads keep
+    # their scopes.
+    serves: str | None = None
+    serves_source: str = "notice"
 
 
 class Band(msgspec.Struct, forbid_unknown_fields=True):
@@ -249,6 +254,16 @@ def policy_by_id(policy_id: str) -> Policy:
 @cache
 def _policies_by_id() -> dict[str, Policy]:
     return {p.id: p for p in all_policies()}
+
+
+def served_from(regions: tuple[str, ...], region: str) -> Policy | None:
+    """The policy, if any, under which collection points of `regions` serve a person of `region`
+    outside them (全渝通办)."""
+    for p in all_policies():
+        serves = p.collection.serves
+        if serves and region.startswith(serves) and p.region.startswith(regions):
+            return p
+    return None
 
 
 def find_policy(region: str, year: int) -> Policy:

@@ -278,3 +278,24 @@ def test_cash_in_qijiang_is_taken_but_flagged_in_the_answer_and_the_report(api):
     pay(api, CX_ADULT, key="cx", amount="280.00", channel="cash", receipt_no="CX-1", paid_at="2020-10-01T10:00:00+08:00")
     assert api.get("/v1/reports/collections", params={"region": "532301", "year": 2021, "as_of": "2020-12-31"},
                    headers=h(api)).json()["warnings"] == []
+
+
+def test_futian_serves_any_chongqing_person_but_reads_stay_in_scope(api):
+    """002 「要实行全渝通办，不得拒绝非本地户籍人员办理参保缴费」: a collection point of Futian registers and
+    takes payments for a Qijiang person; it still may not read them, and Qijiang's points, whose
+    notice says no such thing, may not serve a Futian person."""
+    from api.auth import Tokens
+    from test_api import assert_problem
+
+    futian = Tokens(api.ledger).create("collector", ["500237103"], "P-FT", "collector-futian")[1]
+    api.tokens["futian"] = futian
+    r = register(api, role="futian", id_number=ADULT_C)[1]  # a Qijiang village (VILLAGE)
+    assert r.status_code == 201, r.text
+    assert enroll(api, ADULT_C, role="futian").status_code == 201
+    assert pay(api, ADULT_C, role="futian", key="ft", amount="280.00",
+               paid_at="2020-11-20T10:00:00+08:00").status_code == 201
+    assert_problem(api.get(f"/v1/persons/{ADULT_C}/coverage", params={"year": 2021}, headers=h(api, "futian")), 403)
+    futian_person = ID("50023719800101012", "X")
+    assert register(api, id_number=futian_person, region="500237103201")[1].status_code == 201
+    assert_problem(register(api, role="scoped", id_number=futian_person, region="500237103201")[1], 403)
+    assert_problem(enroll(api, futian_person, role="scoped", year=2022, enrolled_on="2022-01-05"), 403)
