@@ -136,17 +136,24 @@ class _UUIDBytes(Dumper):
         return obj
 
 
+def _table_statements(postgres: bool) -> list[str]:
+    """The tables alone: their indexes are made by ViewStore._migrate, after it has checked that
+    the tables are of this version's shape (an index naming a column an older table lacks would
+    fail before the migration could make the table again)."""
+    return [st for st in _all_tables(postgres) if not st.startswith("CREATE INDEX")]
+
+
 class SQLiteViewRecorder(SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(),
-                *(s.format(s="") for s in _all_tables(postgres=False))]
+                *(s.format(s="") for s in _table_statements(postgres=False))]
 
 
 class PostgresViewRecorder(PostgresTrackingRecorder):
     def __init__(self, datastore: Any, **kwargs: Any):
         super().__init__(datastore, **kwargs)
         schema = Identifier(datastore.schema).as_string() + "."
-        for statement in _all_tables(postgres=True):
+        for statement in _table_statements(postgres=True):
             # Index names are per schema in PostgreSQL: no schema prefix for them.
             self.sql_create_statements.append(SQL(statement.replace("{s}", schema)))  # type: ignore[arg-type]
 
@@ -238,12 +245,14 @@ class ViewStore:
                 tracking = self.recorder.tracking_table_name if self.postgres else "tracking"
                 c.execute(f"DELETE FROM {self.schema}{tracking}"
                           f" WHERE application_name = {'%s' if self.postgres else '?'}", (NAME,))
-                for statement in _all_tables(self.postgres):
+                for statement in _table_statements(self.postgres):
                     c.execute(statement.replace("{s}", self.schema))
             for table in ("person_rows", "payment_rows"):
                 if not self._has_column(c, table, "loaded"):
                     c.execute(f"ALTER TABLE {self.schema}{table} ADD COLUMN loaded {_pg_type('loaded') if self.postgres else 'INTEGER'}"
                               " NOT NULL DEFAULT 0")
+            for statement in _index_statements(self.postgres):
+                c.execute(statement.replace("{s}", self.schema))
 
     def close(self) -> None:
         if self.factory is not None:
