@@ -193,7 +193,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
         allow(who, READERS, "read coverage")
         person = ledger.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
         person_readable(who, person)
-        return coverage_body(enrollment_view(person, year, on), on)
+        return enrollment_view(person, year, on).answer(on)
 
     @app.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
              responses={s: responses[s] for s in (403, 404)})
@@ -319,16 +319,6 @@ def export(report: dict[str, Any], fmt: str, columns: list[str], name: str) -> A
     else:
         body, media = to_xlsx(report, columns, name), XLSX
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
-
-
-def coverage_body(view: Any, on: date | None) -> dict[str, Any]:
-    """The coverage read's answer (API and CLI): on a date `on`, the status and `covered_on` are
-    that date's; `covered_on` is null when undetermined, and absent a date."""
-    body = view.to_api()
-    if on is not None:
-        body["coverage_status"] = view.coverage_status(on)
-    body["covered_on"] = view.covered_answer(on) if on is not None else None
-    return body
 
 
 def person_out(person: Person) -> dict[str, Any]:

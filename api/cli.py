@@ -72,13 +72,11 @@ def _moment(text: str | None) -> datetime | None:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from api.app import coverage_body
-
     ledger = _ledger()
     on = date.fromisoformat(args.on) if args.on else None
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
     view = ledger.coverage(args.id_number, args.year, on=on, as_of=as_of, known_at=_moment(args.known_at))
-    print(json.dumps(coverage_body(view, on), ensure_ascii=False, indent=2))
+    print(json.dumps(view.answer(on), ensure_ascii=False, indent=2))
     return 0
 
 

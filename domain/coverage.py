@@ -69,6 +69,15 @@ class CoverageView:
         """The API's `covered_on`: true, false, or null when undetermined."""
         return None if self.is_undetermined else self.covered_on(day)
 
+    def answer(self, on: date | None) -> dict[str, Any]:
+        """The coverage read's answer (API and CLI): asked about a date `on`, the status and
+        `covered_on` are that date's; `covered_on` is null when undetermined, and absent a date."""
+        body = self.to_api()
+        if on is not None:
+            body["coverage_status"] = self.coverage_status(on)
+        body["covered_on"] = self.covered_answer(on) if on is not None else None
+        return body
+
     def to_api(self) -> dict[str, Any]:
         s = self.subsidy
         return {

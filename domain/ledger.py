@@ -596,7 +596,7 @@ class Ledger:
         with_view: bool = True,
     ) -> PaymentResult:
         """缴费. With an idempotency key, a retry returns the first result and posts nothing."""
-        # An int is already fen when the caller parsed the amount itself (the daily file does).
+        # A Fen is an amount the caller parsed and checked already (the daily file does).
         amount_fen = amount.fen if isinstance(amount, Fen) else parse_yuan(amount)
         if not isinstance(paid_at, datetime) or paid_at.tzinfo is None:
             raise InvalidInput("must be a date-time with an offset, like 2021-02-15T10:00:00+08:00", "paid_at", "datetime_offset")

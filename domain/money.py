@@ -40,9 +40,7 @@ def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False
     if len(frac) > 2:
         raise InvalidInput(f"must have at most two decimals (fen), got {text[:20]}", field, "money_two_decimals")
     whole = whole.lstrip("0") or "0"
-    if len(whole) > 9 or int(whole) * 100 > MAX_FEN:
-        raise InvalidInput(f"is too large: at most {yuan(MAX_FEN)} yuan", field, "money_range")
-    fen = int(whole) * 100 + int((frac + "00")[:2])
+    fen = int(whole) * 100 + int((frac + "00")[:2]) if len(whole) <= 9 else MAX_FEN + 1
     if fen > MAX_FEN:
         raise InvalidInput(f"is too large: at most {yuan(MAX_FEN)} yuan", field, "money_range")
     if fen == 0 and not allow_zero:

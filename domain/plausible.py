@@ -7,9 +7,9 @@ into the past. The ranges, each checked where the date enters the ledger:
 - nothing that has happened yet in the future: a payment at most CLOCK_SKEW ahead of the
   ledger's clock (a collection point's clock may run a little fast), a day at most today in China;
 - a payment within its coverage year's collection season (rules.payment_season): not before the
-  window opens, not after the coverage ends;
-- an enrollment not before 1 January of the year before its coverage year (no window opens
-  earlier), a cancellation inside the coverage year it ends;
+  window opens, not after the coverage year ends (a newborn's days later);
+- an enrollment, and the end of one, not before 1 January of the year before its coverage year
+  (no window opens earlier), and a cancellation not after its coverage ends;
 - an identity category's start or end not more than a year ahead (a department may certify from
   the next 1 January).
 """
