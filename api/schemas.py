@@ -85,7 +85,8 @@ class Enroll(Strict):
     id_number: StrictStr
     year: StrictInt
     tier: StrictInt = Field(description="1 or 2; 1 where the policy has one level")
-    cohort: Literal["resident", "student", "newborn"] = "resident"
+    cohort: Literal["resident", "student", "newborn", "graduate", "veteran"] = Field(
+        "resident", description="graduate (大学毕业生) and veteran (退伍军人) pay as residents")
     enrolled_on: Day | None = Field(None, description="default: today")
 
 

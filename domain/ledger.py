@@ -37,7 +37,8 @@ from domain.rules import check_payment_date, coverage_bounds, decide_subsidy, pa
 from domain.store import open_store, storage_env
 from domain.text import clean_text, optional_text
 
-COHORTS = ("resident", "student", "newborn")
+# graduate (大学毕业生) and veteran (退伍军人) pay as residents; a policy may free them from its window.
+COHORTS = ("resident", "student", "newborn", "graduate", "veteran")
 CHANNELS = ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app")
 CANCEL_REASONS = ("death", "duplicate", "employee_insurance", "moved")
 MAX_ATTEMPTS = 30
@@ -534,6 +535,11 @@ class Ledger:
             if existing is not None:
                 if existing.cancellation is not None:
                     raise Conflict(f"the {year} enrollment was cancelled; it cannot be renewed", "year", "cancelled")
+                if existing.cohort != cohort:
+                    raise Conflict(
+                        f"already enrolled for {year} as {existing.cohort}; a change to {cohort} within the year is"
+                        " not a new enrollment: the bureau cancels the first one, then enrolls again", "cohort",
+                        "cohort_differs")
                 if existing.tier == tier:
                     return person, "unchanged"
                 if existing.payments or existing.first_payment_version is not None:

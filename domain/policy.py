@@ -48,6 +48,10 @@ class Collection(msgspec.Struct, forbid_unknown_fields=True):
     # their scopes.
     serves: str | None = None
     serves_source: str = "notice"
+    # Cohorts the window does not bind: their late payment is taken, and where the notice states no
+    # benefit start for it, the start is undetermined (004: 「大学毕业生和退伍军人不受当年集中缴费时间的限定」).
+    window_exempt: list[Literal["graduate", "veteran"]] = []
+    window_exempt_source: str = "notice"
 
 
 class Band(msgspec.Struct, forbid_unknown_fields=True):

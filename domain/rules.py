@@ -92,6 +92,8 @@ def check_payment_date(policy: Policy, cohort: str, paid_on: date) -> None:
         return
     if cohort == "newborn" and policy.newborn.exempt_from_window:
         return
+    if cohort in policy.collection.window_exempt:
+        return
     closes = policy.collection.closes
     raise RefusedByRule(
         f"late payment refused: policy {policy.id} takes no payment after the collection window"
@@ -209,6 +211,11 @@ def benefit_period(
                 f"{when}: covered once {band.days} full days have passed (满{band.days}日后,"
                 f" Civil Code art. 201), from {start}{source}"
             )
+        elif band.start == "refused" and cohort in policy.collection.window_exempt:
+            b.undetermined = (f"{cohort}s are not bound by the window ({policy.collection.window_exempt_source}),"
+                              " but no benefit start is stated for a payment after it")
+            b.lines.append(f"{when}: coverage undetermined: {b.undetermined}")
+            return b
         elif band.start == "refused":
             b.lines.append(f"{when}: after the window; the policy accepts no late payment")
             return b

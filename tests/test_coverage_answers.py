@@ -302,3 +302,29 @@ def test_futian_serves_any_chongqing_person_but_reads_stay_in_scope(api):
     assert register(api, id_number=futian_person, region="500237103201")[1].status_code == 201
     assert_problem(register(api, role="scoped", id_number=futian_person, region="500237103201")[1], 403)
     assert_problem(enroll(api, futian_person, role="scoped", year=2022, enrolled_on="2022-01-05"), 403)
+
+
+def test_chuxiong_graduates_and_veterans_may_pay_after_the_window_with_the_start_undetermined(api):
+    """004 三（一）「新生儿、大学毕业生和退伍军人不受当年集中缴费时间的限定」 frees them from the window, and
+    says nothing of when they are then covered: accepted, undetermined, named. A resident is refused."""
+    from test_api import assert_problem
+
+    graduate, veteran, resident = ID("53230120000101013", "4"), ID("53230119980101014", "5"), CX_ADULT
+    for idn, cohort in ((graduate, "graduate"), (veteran, "veteran"), (resident, "resident")):
+        register(api, id_number=idn, region=CHUXIONG)
+        assert enroll(api, idn, cohort=cohort, enrolled_on="2021-05-01").status_code == 201
+    for idn in (graduate, veteran):
+        r = pay(api, idn, key=f"g-{idn}", amount="280.00", paid_at="2021-05-01T10:00:00+08:00")
+        assert r.status_code == 201, r.text
+        body = coverage(api, idn, on="2021-06-01")
+        assert body["coverage_status"] == "undetermined" and "不受当年集中缴费时间的限定" in body["undetermined_because"]
+    assert_problem(pay(api, resident, key="r", amount="280.00", paid_at="2021-05-01T10:00:00+08:00"), 422, "paid_at")
+
+
+def test_a_change_of_cohort_within_the_year_is_refused_clearly_not_answered_unchanged(api):
+    from test_api import assert_problem
+
+    register(api, id_number=ADULT_D)
+    assert enroll(api, ADULT_D, cohort="student").status_code == 201
+    body = assert_problem(enroll(api, ADULT_D, cohort="resident"), 409, "cohort")
+    assert "already enrolled for 2021 as student" in body["detail"]
