@@ -42,6 +42,11 @@ CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "fp_reward": ("计划生育奖励扶助对象", ("计划生育奖励扶助对象本人",)),
     "fp_only_child_parent": ("独生子女父母", ("独生子父母", "独生女父母", "双女户父母")),
     "fp_only_child_lost": ("独生子女死亡或残疾家庭", ("独生子女死亡的父母", "独生子女残疾的父母和子女")),
+    # 004's groups subsidised 「根据政策据实」 and its 「省规定的其他特定困难人员」
+    "fp_rural_one_child": ("农村独生子女父母及未满18周岁的农村独生子女", ("农村独生子女的父母", "年龄不满18周岁的农村独生子女")),
+    "fp_two_daughters_sterilised": ("只生育了两个女孩且采取了绝育措施的农村夫妻", ("农村双女结扎户", "双女结扎户")),
+    "youfu_rural_assisted": ("纳入农村低保、农村特困供养范围的农村重点优抚对象", ("纳入低保特困的农村重点优抚对象",)),
+    "province_hardship": ("省规定的其他特定困难人员", ("其他特定困难人员",)),
 }
 
 # The notices print one name several ways: full-width or ASCII digits and brackets (NFKC makes

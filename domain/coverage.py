@@ -118,7 +118,7 @@ def outstanding_fen(e: Enrollment) -> int:
     if e.fee_waived:
         return 0
     policy = policy_by_id(e.policy_id)
-    payable = policy.contribution_fen(e.tier, e.cohort) - (e.subsidy.amount_fen if e.subsidy else 0)
+    payable = policy.contribution_fen(e.tier, e.cohort) - (e.subsidy.amount_fen if e.subsidy else 0)  # 0 if unknown
     return max(payable - e.paid_fen, 0)
 
 
@@ -186,14 +186,20 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         )
         if e.fee_waived:
             lines.append(f"contribution waived: {e.fee_waived}")
+        elif subsidy is not None and subsidy.undetermined:
+            lines.append(f"subsidy under {describe_category(subsidy.category)} undetermined, decided on"
+                         f" {subsidy.granted_on}: {subsidy.rule}")
         elif subsidy is not None:
             lines.append(
                 f"subsidy {yuan(subsidy.amount_fen)} under {describe_category(subsidy.category)}, funder"
                 f" {subsidy.funder} ({policy.funders.get(subsidy.funder, '?')}), granted on"
                 f" {subsidy.granted_on}: {subsidy.rule}"
             )
+    owed_unknown = subsidy.undetermined if subsidy is not None and not e.fee_waived else None
     if e.fee_waived:
         view.payable_fen = 0
+    elif owed_unknown:
+        view.payable_fen = contribution  # at most the contribution: the subsidy is unknown, not zero
     else:
         view.subsidy = subsidy
         view.payable_fen = contribution - (subsidy.amount_fen if subsidy else 0)
@@ -215,6 +221,11 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     if explain:
         lines.extend(benefit.lines)
     view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
+    if owed_unknown and paid_on is None:
+        # Paid in full, the person is fully paid whatever the subsidy; short of that, nobody knows.
+        view.undetermined = f"what the person owes is undetermined: {owed_unknown}"
+        if explain:
+            lines.append(f"payable undetermined: {owed_unknown}; at most {yuan(contribution)}")
     if paid_on is not None:
         view.status = "paid"
     elif view.paid_fen > 0:
@@ -251,9 +262,8 @@ def _frozen_subsidy_lines(person: Person, e: Enrollment, policy: Policy) -> list
         name = describe_category(change.category)
         if isinstance(change, ev.IdentityCertified):
             rule = rules.get(change.category)
-            would = (
-                f" (it would give {yuan(subsidy_amount(policy, rule, e.tier, e.cohort))})" if rule else ""
-            )
+            amount = subsidy_amount(policy, rule, e.tier, e.cohort) if rule else None
+            would = f" (it would give {yuan(amount)})" if amount is not None else ""
             lines.append(
                 f"{name} certified from {change.effective_on}, after {what}{would}: no difference"
                 " is paid (不再进行差额资助, SPEC Decision 4)"

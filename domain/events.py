@@ -108,6 +108,7 @@ class SubsidyGranted(Event, frozen=True, kw_only=True):
     granted_on: date
     candidates: list[Candidate]
     rule: str
+    undetermined: str | None = None  # the amount is set outside the notice (then amount_fen is 0)
 
 
 class PaymentRecorded(Event, frozen=True, kw_only=True):

@@ -495,6 +495,7 @@ class Ledger:
             granted_on=granted_on,
             candidates=decision.candidates,
             rule=decision.rule,
+            undetermined=decision.undetermined,
         )
 
     def enroll(

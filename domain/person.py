@@ -140,8 +140,9 @@ def _tier_changed(p: Person, e: ev.TierChanged) -> None:
 
 def _subsidy(p: Person, e: ev.SubsidyGranted) -> None:
     if e.year in p.enrollments:
-        # A tier change can leave no subsidy: recorded as a decision of 0.00.
-        p.enrollments[e.year].subsidy = e if e.amount_fen > 0 else None
+        # A tier change can leave no subsidy: recorded as a decision of 0.00. An undetermined
+        # amount (set outside the notice) is a decision too, of 0.00 fen until a source gives it.
+        p.enrollments[e.year].subsidy = e if e.amount_fen > 0 or e.undetermined else None
 
 
 def _paid(p: Person, e: ev.PaymentRecorded) -> None:

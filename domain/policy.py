@@ -91,13 +91,16 @@ class Refund(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Subsidy(msgspec.Struct, forbid_unknown_fields=True):
-    """One identity category's subsidy. Amount: `percent` of a tier's resident standard, or `amount`."""
+    """One identity category's subsidy. Amount: `percent` of a tier's resident standard, `amount`,
+    or `set_elsewhere` (the notice subsidises the group by an amount other rules set, 「根据政策据实进行
+    补助」: the sentence that says so; the person's payable is then undetermined, never silently zero)."""
 
     category: str
     funder: str
     percent: int | None = None
     percent_of_tier: int = 1
     amount: str | None = None
+    set_elsewhere: str | None = None
     tiers: list[int] | None = None  # the tiers it applies to; None: every tier of the policy
     # Decision 6: on tier 2 a percentage of tier 1 keeps its tier-1 amount ("keep") unless the
     # notice says otherwise: the full tier-1 amount ("full_tier1") or the full tier-2 amount.
@@ -182,8 +185,8 @@ def _problems(p: Policy) -> list[str]:
         seen.add(s.category)
         if s.funder not in p.funders:
             out.append(f"subsidy {s.category}: funder {s.funder!r} is not in [funders]")
-        if (s.percent is None) == (s.amount is None):
-            out.append(f"subsidy {s.category}: give exactly one of percent or amount")
+        if sum(x is not None for x in (s.percent, s.amount, s.set_elsewhere)) != 1:
+            out.append(f"subsidy {s.category}: give exactly one of percent, amount or set_elsewhere")
         if s.percent is not None and not 0 < s.percent <= 100:
             out.append(f"subsidy {s.category}: percent must be 1..100, got {s.percent}")
         if s.percent_of_tier not in tiers:

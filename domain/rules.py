@@ -20,8 +20,11 @@ from domain.policy import Band, Policy, Subsidy, amount_fen, policy_by_id
 # -- subsidies --------------------------------------------------------------------------------
 
 
-def subsidy_amount(policy: Policy, rule: Subsidy, tier: int, cohort: str) -> int:
-    """What one category gives on a tier, capped at the contribution due (never more)."""
+def subsidy_amount(policy: Policy, rule: Subsidy, tier: int, cohort: str) -> int | None:
+    """What one category gives on a tier, capped at the contribution due (never more); None where
+    the amount is set outside the notice."""
+    if rule.set_elsewhere is not None:
+        return None
     if rule.tiers is not None and tier not in rule.tiers:
         return 0
     if tier == 2 and rule.on_tier2 == "full_tier1":
@@ -44,6 +47,7 @@ class SubsidyDecision:
     funder: str
     candidates: list[Candidate]
     rule: str
+    undetermined: str | None = None  # the amount is set outside the notice: what is owed is unknown
 
 
 def decide_subsidy(
@@ -55,13 +59,26 @@ def decide_subsidy(
     """
     candidates: list[Candidate] = []
     best: tuple[Subsidy, int] | None = None
+    elsewhere: list[Subsidy] = []
     for rule in policy.subsidy:
         if rule.category not in held:
+            continue
+        if rule.set_elsewhere is not None:
+            elsewhere.append(rule)
             continue
         amount = subsidy_amount(policy, rule, tier, cohort)
         candidates.append(Candidate(rule.category, amount))
         if amount > 0 and (best is None or amount > best[1]):
             best = (rule, amount)
+    contribution = policy.contribution_fen(tier, cohort)
+    if elsewhere and (best is None or best[1] < contribution):
+        # Highest applies, but one candidate's amount is set by rules the ledger does not hold: it
+        # may be the highest. Undetermined, named, until a source gives the amount.
+        rule = elsewhere[0]
+        known = ", ".join(f"{c.category} {yuan(c.amount_fen)}" for c in candidates) or "no other category"
+        why = (f"{rule.category} is subsidised by an amount set outside the notice ({rule.set_elsewhere});"
+               f" against {known}, the highest cannot be known")
+        return SubsidyDecision(rule.category, 0, rule.funder, candidates, why, undetermined=why)
     if best is None:
         return None
     rule, amount = best

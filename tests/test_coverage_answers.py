@@ -328,3 +328,33 @@ def test_a_change_of_cohort_within_the_year_is_refused_clearly_not_answered_unch
     assert enroll(api, ADULT_D, cohort="student").status_code == 201
     body = assert_problem(enroll(api, ADULT_D, cohort="resident"), 409, "cohort")
     assert "already enrolled for 2021 as student" in body["detail"]
+
+
+def test_a_chuxiong_group_subsidised_by_rules_set_elsewhere_has_an_undetermined_payable(api):
+    """004 六（二）5: 「农村独生子女的父母…根据政策据实进行补助」 — the amount is not in the notice. Such a
+    person does not owe 280.00 with no warning: the subsidy is undetermined, named, and so is cover
+    until the full contribution is paid. Held with 特困 (280.00, the whole contribution) the answer is
+    known; with 低保 (120.00) it is not. 「省规定的其他特定困难人员按120元」 gives 120.00."""
+    people = {"one_child": ID("53230119800101015", "0"), "with_tekun": ID("53230119800101016", "9"),
+              "with_dibao": ID("53230119800101017", "7"), "hardship": ID("53230119800101018", "5")}
+    held = {"one_child": ["农村独生子女的父母"], "with_tekun": ["农村独生子女的父母", "特困人员"],
+            "with_dibao": ["农村独生子女的父母", "城乡低保对象"], "hardship": ["省规定的其他特定困难人员"]}
+    for key, idn in people.items():
+        register(api, id_number=idn, region=CHUXIONG)
+        for name in held[key]:
+            r = api.post(f"/v1/persons/{idn}/identities", headers=h(api, "bureau"),
+                         json={"category": name, "action": "certify", "effective_on": "2020-01-01"})
+            assert r.status_code == 201, r.text
+        assert enroll(api, idn, enrolled_on="2020-10-01").status_code == 201
+    one = coverage(api, people["one_child"])
+    assert (one["subsidy"], one["individual_payable"], one["coverage_status"]) == (None, "280.00", "undetermined")
+    assert "根据政策据实进行补助" in one["undetermined_because"]
+    tekun = coverage(api, people["with_tekun"])
+    assert (tekun["subsidy"]["category"], tekun["subsidy"]["amount"], tekun["coverage_status"]) == ("tekun", "280.00", "covered")
+    assert coverage(api, people["with_dibao"])["coverage_status"] == "undetermined"
+    hardship = coverage(api, people["hardship"])
+    assert (hardship["subsidy"]["amount"], hardship["individual_payable"]) == ("120.00", "160.00")
+    # Paid in full, the one-child parent is fully paid whatever the subsidy: cover is known again.
+    pay(api, people["one_child"], key="oc", amount="280.00", paid_at="2020-10-02T10:00:00+08:00")
+    paid = coverage(api, people["one_child"], on="2021-01-01")
+    assert (paid["status"], paid["coverage_status"], paid["covered_on"]) == ("paid", "covered", True)

@@ -63,7 +63,11 @@ TABLE = [
     (CHUXIONG, "disabled_1_2", 120, None),
     (CHUXIONG, "disabled_3_mental", 120, None),
     (CHUXIONG, "dibao", 120, None),
+    (CHUXIONG, "province_hardship", 120, None),  # 「省规定的其他特定困难人员按120元」
 ]
+# 004 六（二）5 and 7: 「根据政策据实进行补助」, an amount the notice does not give.
+SET_ELSEWHERE = [(CHUXIONG, "fp_rural_one_child"), (CHUXIONG, "fp_two_daughters_sterilised"),
+                 (CHUXIONG, "youfu_rural_assisted")]
 
 
 @pytest.mark.parametrize("policy_id, category, tier1, tier2", TABLE, ids=[f"{p}-{c}" for p, c, *_ in TABLE])
@@ -77,7 +81,7 @@ def test_category_amount(policy_id, category, tier1, tier2):
 
 
 def test_table_lists_every_subsidy_of_every_policy():
-    listed = {(p, c) for p, c, *_ in TABLE}
+    listed = {(p, c) for p, c, *_ in TABLE} | set(SET_ELSEWHERE)
     for policy_id in (QIANJIANG, CHAQI, FUTIAN, QIJIANG, CHUXIONG):
         assert {(policy_id, s.category) for s in policy_by_id(policy_id).subsidy} <= listed
 
@@ -108,3 +112,13 @@ def test_needy_student_gets_196_as_printed_and_the_cap_holds():
 
 def test_category_the_policy_does_not_subsidise_gives_nothing():
     assert decide_subsidy(policy_by_id(CHUXIONG), 1, "resident", ["fp_reward"]) is None
+
+
+@pytest.mark.parametrize("policy_id, category", SET_ELSEWHERE)
+def test_an_amount_set_elsewhere_is_an_undetermined_decision_unless_a_known_one_covers_all(policy_id, category):
+    policy = policy_by_id(policy_id)
+    alone = decide_subsidy(policy, 1, "resident", [category])
+    assert alone is not None and alone.undetermined and alone.amount_fen == 0 and alone.category == category
+    assert decide_subsidy(policy, 1, "resident", [category, "dibao"]).undetermined  # 120.00 may not be the highest
+    full = decide_subsidy(policy, 1, "resident", [category, "tekun"])  # 280.00 is the whole contribution
+    assert full.undetermined is None and (full.category, full.amount_fen) == ("tekun", 28000)
