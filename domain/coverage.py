@@ -266,7 +266,8 @@ def _frozen_subsidy_lines(person: Person, e: Enrollment, policy: Policy) -> list
             would = f" (it would give {yuan(amount)})" if amount is not None else ""
             lines.append(
                 f"{name} certified from {change.effective_on}, after {what}{would}: no difference"
-                " is paid (不再进行差额资助, SPEC Decision 4)"
+                + (" is paid (不再进行差额资助, SPEC Decision 4)" if policy.no_difference_after_grant
+                   else " is paid once payment has begun (SPEC Decision 4)")
             )
         else:
             lines.append(

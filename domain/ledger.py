@@ -458,15 +458,22 @@ class Ledger:
                 return person  # already certified from that date: a repeated request changes nothing
             uow.emit(person, ev.IdentityCertified, moment, **data)
             for year, enrollment in sorted(person.enrollments.items()):
+                policy = policy_by_id(enrollment.policy_id)
                 if (
-                    enrollment.subsidy is not None
+                    (enrollment.subsidy is not None and policy.no_difference_after_grant)
                     or enrollment.first_payment_version is not None
                     or enrollment.cancellation is not None
                     or enrollment.fee_waived
                 ):
-                    continue  # decided already, or frozen by a payment (SPEC Decision 4)
+                    continue  # decided already (不再进行差额资助), or frozen by a payment (SPEC Decision 4)
                 granted_on = max(enrollment.enrolled_on, effective_on)
-                self._grant(uow, person, year, granted_on, person.categories_held(granted_on))
+                held = person.categories_held(granted_on)
+                granted = enrollment.subsidy
+                if granted is not None:  # the policy pays differences: decide again, record a change only
+                    again = decide_subsidy(policy, enrollment.tier, enrollment.cohort, held)
+                    if again is not None and (again.category, again.amount_fen) == (granted.category, granted.amount_fen):
+                        continue
+                self._grant(uow, person, year, granted_on, held)
             return person
 
         return self._run(actor, decide)

@@ -55,7 +55,9 @@ def decide_subsidy(
 ) -> SubsidyDecision | None:
     """Highest applies (就高不就低): the single largest amount for the chosen tier, never a sum.
 
-    Equal amounts: the category listed first in the policy wins (SPEC Decision 5).
+    Equal amounts: the category listed first in the policy wins (SPEC Decision 5). A policy with
+    highest_applies = false ranks its categories instead: the first one listed that the person
+    holds and that gives something on the tier (still one subsidy, never a sum).
     """
     candidates: list[Candidate] = []
     best: tuple[Subsidy, int] | None = None
@@ -71,6 +73,18 @@ def decide_subsidy(
         if amount > 0 and (best is None or amount > best[1]):
             best = (rule, amount)
     contribution = policy.contribution_fen(tier, cohort)
+    if not policy.highest_applies:
+        first = next((r for r in policy.subsidy if r.category in held
+                      and (r.set_elsewhere is not None or subsidy_amount(policy, r, tier, cohort))), None)
+        if first is None:
+            return None
+        if first.set_elsewhere is None:
+            amount = subsidy_amount(policy, first, tier, cohort)
+            assert amount is not None
+            return SubsidyDecision(first.category, amount, first.funder, candidates,
+                                   f"{first.category}, listed first among the categories held, gives {yuan(amount)}"
+                                   f" on tier {tier} (the policy ranks categories: highest_applies = false)")
+        elsewhere, best = [first], None
     if elsewhere and (best is None or best[1] < contribution):
         # Highest applies, but one candidate's amount is set by rules the ledger does not hold: it
         # may be the highest. Undetermined, named, until a source gives the amount.

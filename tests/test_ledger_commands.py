@@ -209,3 +209,28 @@ def test_as_known_at_a_past_moment(sqlite_ledger, clock):
     assert sqlite_ledger.coverage(idn, 2021, known_at=before_void).status == "paid"
     now = sqlite_ledger.coverage(idn, 2021)
     assert now.status == "enrolled" and any("voided" in line for line in now.explanation)
+
+
+@pytest.mark.parametrize("no_difference, expected", [(True, 14000), (False, 28000)])
+def test_no_difference_after_grant_decides_whether_a_later_category_tops_up(sqlite_ledger, monkeypatch,
+                                                                             no_difference, expected):
+    """Qijiang: 巩固脱贫户 50% (140.00) granted at enrollment; 低保 (100%, 280.00) certified before
+    anything is paid. 不再进行差额资助 (true, every notice here): 140.00 stays. A policy that pays the
+    difference (false): 280.00. Once something is paid, nothing changes either way."""
+    import msgspec
+
+    from domain.policy import _policies_by_id, policy_by_id
+
+    monkeypatch.setitem(_policies_by_id(), "500110-2021",
+                        msgspec.structs.replace(policy_by_id("500110-2021"), no_difference_after_grant=no_difference))
+    idn, paid_first = person(sqlite_ledger), person(sqlite_ledger)
+    for who in (idn, paid_first):
+        sqlite_ledger.change_identity(BUREAU, id_number=who, category="poverty_consolidated", action="certify",
+                                      effective_on=date(2020, 1, 1))
+        sqlite_ledger.enroll(CLERK, id_number=who, year=2021, tier=1, enrolled_on=date(2020, 11, 5))
+    pay(sqlite_ledger, paid_first, "10", at(2020, 11, 6))
+    for who in (idn, paid_first):
+        sqlite_ledger.change_identity(BUREAU, id_number=who, category="dibao", action="certify",
+                                      effective_on=date(2020, 11, 10))
+    assert sqlite_ledger.coverage(idn, 2021).subsidy.amount_fen == expected
+    assert sqlite_ledger.coverage(paid_first, 2021).subsidy.amount_fen == 14000

@@ -122,3 +122,20 @@ def test_an_amount_set_elsewhere_is_an_undetermined_decision_unless_a_known_one_
     assert decide_subsidy(policy, 1, "resident", [category, "dibao"]).undetermined  # 120.00 may not be the highest
     full = decide_subsidy(policy, 1, "resident", [category, "tekun"])  # 280.00 is the whole contribution
     assert full.undetermined is None and (full.category, full.amount_fen) == ("tekun", 28000)
+
+
+def test_highest_applies_false_ranks_the_categories_in_the_policys_order():
+    """Qijiang lists 低保 (100%, 280.00) before 巩固脱贫户 (50%, 140.00): the flag decides between the
+    highest amount and the first listed, but is never a sum."""
+    import msgspec
+
+    policy = policy_by_id(QIJIANG)
+    order = [s.category for s in policy.subsidy]
+    assert order.index("dibao") < order.index("poverty_consolidated")
+    ranked = msgspec.structs.replace(policy, highest_applies=False)
+    reversed_order = msgspec.structs.replace(ranked, subsidy=list(reversed(policy.subsidy)))
+    held = ["poverty_consolidated", "dibao"]
+    assert decide_subsidy(policy, 1, "resident", held).category == "dibao"
+    assert decide_subsidy(reversed_order, 1, "resident", held).category == "poverty_consolidated"  # listed first now
+    assert decide_subsidy(msgspec.structs.replace(policy, subsidy=list(reversed(policy.subsidy))), 1, "resident",
+                          held).category == "dibao"  # highest applies: the order does not matter
