@@ -28,7 +28,6 @@ from api.schemas import (
     PersonOut, RegisterPerson, VoidPayment,
 )
 from domain.categories import chinese_name
-from domain.coverage import enrollment_view
 from domain.dates import china_date
 from domain.errors import OUTSIDE_SCOPE, Forbidden, InvalidInput, LedgerError
 from domain.ledger import Ledger
@@ -193,7 +192,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
         allow(who, READERS, "read coverage")
         person = ledger.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
         person_readable(who, person)
-        return enrollment_view(person, year, on).answer(on)
+        return ledger.coverage_of(person, year, on=on, as_of=as_of, known_at=known_at).answer(on)
 
     @app.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
              responses={s: responses[s] for s in (403, 404)})

@@ -135,6 +135,8 @@ class EnrollmentOut(BaseModel):
     coverage_status: Literal["covered", "not_covered", "undetermined"] = Field(
         description="on the date `on` when asked with one, else for the year; undetermined is never not covered")
     undetermined_because: str | None = Field(description="the missing rule or condition, when undetermined")
+    covered_through: str | None = Field(None, description="not enrolled, covered through another person's "
+                                                          "enrollment: a newborn through its mother (003)")
     explanation: list[str]
 
 

@@ -35,6 +35,7 @@ class CoverageView:
     benefit_start: date | None = None
     benefit_end: date | None = None
     undetermined: str | None = None
+    covered_through: str | None = None  # not enrolled, covered through another's enrollment (the mother's)
     refund_fen: int = 0
     explanation: list[str] = field(default_factory=list)
 
@@ -104,6 +105,7 @@ class CoverageView:
             "benefit_end": _iso(self.benefit_end),
             "refund": yuan(self.refund_fen),
             "coverage_status": self.coverage_status(),
+            "covered_through": self.covered_through,
             "undetermined_because": self.undetermined if self.is_undetermined else None,
             "explanation": self.explanation,
         }

@@ -800,7 +800,37 @@ class Ledger:
         against the benefit period computed from everything known (a newborn paid in June is
         covered on the birth date); `as_of`, how things stood on a date, later facts left out."""
         person = self.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
-        return enrollment_view(person, year, on)
+        return self.coverage_of(person, year, on=on, as_of=as_of, known_at=known_at)
+
+    def coverage_of(self, person: Person, year: int, *, on: date | None = None, as_of: date | None = None,
+                    known_at: datetime | None = None) -> CoverageView:
+        """The person's enrollment view, and where they are not enrolled but a policy covers a baby
+        through its enrolled mother (003), that cover, with the shared ceiling named."""
+        view = enrollment_view(person, year, on)
+        reg = person.registration
+        if view.status != "not_enrolled" or person.birth_date.year != year or reg is None or not reg.mother_id_number:
+            return view
+        try:
+            sentence = find_policy(person.region, year).newborn.through_mother
+            mother = self.person(reg.mother_id_number, as_of=as_of, known_at=known_at) if sentence else None
+        except LedgerError:
+            return view  # no policy for the year, or no mother on record then
+        if mother is None:
+            return view
+        hers = enrollment_view(mother, year, explain=False)
+        who = f"the mother {mask(reg.mother_id_number)}"
+        if hers.is_undetermined:
+            view.undetermined = f"covered through {who} if she is, and her cover is undetermined: {hers.undetermined}"
+        elif hers.benefit_start is not None and hers.benefit_end is not None:
+            start, end = max(person.birth_date, hers.benefit_start), hers.benefit_end
+            if start <= end:
+                view.benefit_start, view.benefit_end = start, end
+                view.covered_through = f"{who}, within her annual maximum payment (合计不超过其母当年享受的最高支付额)"
+                view.explanation.append(f"not enrolled in their own right: covered through {who} from {start} to"
+                                        f" {end}, the two together within her annual maximum ({sentence})")
+                if on is not None:
+                    view.explanation.append(f"on {on}: {view.coverage_status(on).replace('_', ' ')}")
+        return view
 
     def coverage_at_version(self, pid: UUID, year: int, version: int) -> CoverageView:
         """The enrollment exactly as the ledger said it right after a given event (idempotent replays)."""

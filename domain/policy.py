@@ -74,6 +74,9 @@ class Newborn(msgspec.Struct, forbid_unknown_fields=True):
     measured_by: Literal["enrolled_on", "fully_paid_on"] = "fully_paid_on"
     late_start: Literal["bands", "next_month"] = "bands"
     exempt_from_window: bool = False
+    # A baby not enrolled in its own right is covered through its enrolled mother (the sentence
+    # that says so: 003 「未独立参保的，可随参加居民医保的母亲享受居民医保待遇…合计不超过其母当年享受的最高支付额」).
+    through_mother: str | None = None
     fee_waived_when_both_parents_enrolled: bool = False
     # Whether a baby born in the year before the coverage year still enrolls as a newborn; false
     # where the notice speaks only of babies born in the coverage year (004: 「当年出生的新生儿」).

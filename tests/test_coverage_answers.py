@@ -358,3 +358,25 @@ def test_a_chuxiong_group_subsidised_by_rules_set_elsewhere_has_an_undetermined_
     pay(api, people["one_child"], key="oc", amount="280.00", paid_at="2020-10-02T10:00:00+08:00")
     paid = coverage(api, people["one_child"], on="2021-01-01")
     assert (paid["status"], paid["coverage_status"], paid["covered_on"]) == ("paid", "covered", True)
+
+
+def test_an_unenrolled_qijiang_baby_is_covered_through_an_enrolled_mother(api):
+    """003: 「未独立参保的，可随参加居民医保的母亲享受居民医保待遇，从出生之日起至2021年12月31日，合计不超过其母当年
+    享受的最高支付额」. Mother paid in the window (covered all 2021); baby born 2021-04-01, never
+    enrolled: covered from birth through her, said so, her number masked. A mother enrolled but
+    unpaid covers nobody; Chuxiong's notice has no such sentence."""
+    mother, unpaid_mother = ADULT_A, ADULT_B
+    for m in (mother, unpaid_mother):
+        register(api, id_number=m)
+        enroll(api, m)
+    pay(api, mother, key="m", amount="280.00", paid_at="2020-11-20T10:00:00+08:00")
+    baby, other_baby = NEWBORN_APR, ID("50011020210401019", "3")
+    register(api, id_number=baby, mother_id_number=mother)
+    register(api, id_number=other_baby, mother_id_number=unpaid_mother)
+    body = coverage(api, baby, on="2021-04-01")
+    assert (body["status"], body["coverage_status"], body["covered_on"]) == ("not_enrolled", "covered", True)
+    assert (body["benefit_start"], body["benefit_end"]) == ("2021-04-01", "2021-12-31")
+    assert "最高支付额" in body["covered_through"] and mother not in body["covered_through"]
+    assert mother[:6] in body["covered_through"] and mother not in json.dumps(body, ensure_ascii=False)
+    assert coverage(api, baby, on="2021-03-31")["covered_on"] is False
+    assert coverage(api, other_baby, on="2021-04-01")["coverage_status"] == "not_covered"
