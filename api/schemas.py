@@ -179,6 +179,17 @@ class EnrollmentRow(BaseModel):
     assisted_enrolled: int = Field(description="assisted persons enrolled and paid")
     rate_of_population: str | None = Field(description='paid / population, four decimals ("0.9512")')
     rate_of_target: str | None = Field(description="paid / target, four decimals")
+    below_target: bool | None = Field(description="paid under the target number, or under the policy's rate of the "
+                                                  "population; null where no target applies")
+    assisted_below_target: bool | None = Field(description="assisted persons not all (per the policy's share) "
+                                                           "enrolled and paid; null where the policy sets no such target")
+
+
+class ReportTargets(BaseModel):
+    rate_of_population: str | None
+    rate_source: str
+    assisted: str | None
+    assisted_source: str
 
 
 class EnrollmentReport(BaseModel):
@@ -187,6 +198,7 @@ class EnrollmentReport(BaseModel):
     as_of: str
     rows: list[EnrollmentRow]
     total: EnrollmentRow
+    targets: ReportTargets | None = Field(description="the policy's targets the rows are marked against")
     warnings: list[str]
 
 

@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from decimal import Decimal
+
 import msgspec
 
 from domain.categories import CATEGORIES
@@ -110,6 +112,16 @@ class Subsidy(msgspec.Struct, forbid_unknown_fields=True):
     on_tier2: Literal["keep", "full_tier1", "full_tier2"] = "keep"
 
 
+class Targets(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The notice's targets: the paid rate of the population (参保缴费率) each region must reach, and
+    the rate its assisted persons must reach (the 100% groups), each with its sentence."""
+
+    rate_of_population: str | None = None  # "0.95"
+    rate_source: str = "unspecified"
+    assisted: str | None = None  # "1.00"
+    assisted_source: str = "unspecified"
+
+
 class Policy(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     region: str
@@ -127,6 +139,7 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
     funders: dict[str, str]
     subsidy: list[Subsidy] = []
     student_year: StudentYear | None = None
+    targets: Targets = Targets()
 
     # -- derived views the engine uses --------------------------------------------------------
     def tier_numbers(self) -> list[int]:
@@ -221,6 +234,14 @@ def _problems(p: Policy) -> list[str]:
         out.append("benefit: the last band must be open-ended (refused or unspecified if need be)")
     if p.student_year and p.student_year.start >= p.student_year.end:
         out.append("student_year: start must be before end")
+    for name in ("rate_of_population", "assisted"):
+        value = getattr(p.targets, name)
+        try:
+            ok = value is None or 0 < Decimal(value) <= 1
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            out.append(f"targets.{name}: must be a share such as \"0.95\", got {value!r}")
     return out
 
 

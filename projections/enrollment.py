@@ -13,11 +13,14 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from domain.errors import LedgerError
+from domain.policy import Targets, find_policy
 from domain.regions import name_of
 from projections.reference import TargetTable, child_regions, target_tables
 
 COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "enrolled_unpaid", "covered",
-           "undetermined", "assisted", "assisted_enrolled", "rate_of_population", "rate_of_target"]
+           "undetermined", "assisted", "assisted_enrolled", "rate_of_population", "rate_of_target", "below_target",
+           "assisted_below_target"]
 COUNTS = ["enrolled", "paid", "covered", "undetermined", "assisted", "assisted_enrolled"]
 
 
@@ -35,6 +38,29 @@ def rate(part: int, whole: int | None) -> str | None:
     if not whole:
         return None
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+
+def _targets(region: str, year: int) -> Targets | None:
+    try:
+        return find_policy(region, year).targets
+    except LedgerError:
+        return None  # a region over several policies (a province): no one target to hold it to
+
+
+def mark_targets(row: dict[str, Any], targets: Targets | None) -> None:
+    """below_target: the paid count under the target number, or the paid share of the population
+    under the policy's rate; assisted_below_target: assisted persons not all (per the policy's
+    share) enrolled and paid. None where no target applies. Compared exactly, in decimals."""
+    rate = Decimal(targets.rate_of_population) if targets and targets.rate_of_population else None
+    checks = []
+    if row["target"]:
+        checks.append(row["paid"] < row["target"])
+    if rate is not None and row["population"]:
+        checks.append(Decimal(row["paid"]) < rate * row["population"])
+    row["below_target"] = any(checks) if checks else None
+    assisted = Decimal(targets.assisted) if targets and targets.assisted else None
+    row["assisted_below_target"] = (Decimal(row["assisted_enrolled"]) < assisted * row["assisted"]
+                                    if assisted is not None else None)
 
 
 def enrollment_report(source: Source, region: str, year: int, on: date,
@@ -65,4 +91,17 @@ def enrollment_report(source: Source, region: str, year: int, on: date,
              **{k: sum(r[k] for r in rows) for k in (*COUNTS, "enrolled_unpaid")}}
     total["rate_of_population"] = rate(total["paid"], total_population)
     total["rate_of_target"] = rate(total["paid"], total_target)
-    return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total, "warnings": warnings}
+    targets = _targets(region, year)
+    for row in (*rows, total):
+        mark_targets(row, targets)
+    below = [r["name"] for r in rows if r["below_target"]]
+    if below:
+        warnings.append(f"{len(below)} of {len(rows)} regions below their target: {', '.join(below)}")
+    assisted_below = [r["name"] for r in rows if r["assisted_below_target"]]
+    if assisted_below:
+        warnings.append(f"{len(assisted_below)} of {len(rows)} regions with assisted persons not all enrolled and"
+                        f" paid: {', '.join(assisted_below)}")
+    return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total,
+            "targets": {"rate_of_population": targets.rate_of_population, "rate_source": targets.rate_source,
+                        "assisted": targets.assisted, "assisted_source": targets.assisted_source} if targets else None,
+            "warnings": warnings}

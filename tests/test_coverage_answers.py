@@ -72,7 +72,7 @@ def test_a_paid_newborn_where_the_notice_has_no_rule_is_undetermined_everywhere(
     assert (report["total"]["paid"], report["total"]["covered"], report["total"]["undetermined"]) == (1, 0, 1)
     csv_text = api.get("/v1/reports/enrollment", params={"region": "430623110", "year": 2021, "as_of": "2021-03-01",
                                                          "format": "csv"}, headers=h(api)).content.decode("utf-8-sig")
-    total = list(csv.DictReader(io.StringIO(csv_text)))[-1]
+    total = next(r for r in csv.DictReader(io.StringIO(csv_text)) if r["region"] == "430623110")
     assert (total["covered"], total["undetermined"]) == ("0", "1")
     sheet = openpyxl.load_workbook(io.BytesIO(api.get(
         "/v1/reports/enrollment", params={"region": "430623110", "year": 2021, "as_of": "2021-03-01", "format": "xlsx"},
@@ -177,10 +177,35 @@ def test_rates_and_assisted_counts_are_of_persons_enrolled_and_paid(api, tmp_pat
     assert (row["enrolled"], row["paid"], row["enrolled_unpaid"], row["assisted"], row["assisted_enrolled"]) == (3, 2, 1, 2, 1)
     assert (row["rate_of_population"], row["rate_of_target"]) == ("0.5000", "0.6667")
     assert (report["total"]["rate_of_population"], report["total"]["rate_of_target"]) == ("0.1429", "0.1667")  # 2/14, 2/12
+    # Qijiang's targets (003: 95% of the population; 100% of the assisted): 2 paid of 3 targeted is
+    # below, and so is one assisted person of two; the empty township is below its 9 as well.
+    assert report["targets"]["rate_of_population"] == "0.95" and report["targets"]["assisted"] == "1.00"
+    assert (row["below_target"], row["assisted_below_target"]) == (True, True)
+    empty = next(r for r in report["rows"] if r["region"] == "500110002")
+    assert (empty["below_target"], empty["assisted_below_target"]) == (True, False)
+    assert "2 of 2 regions below their target: 古南街道, 文龙街道" in report["warnings"]
     # 应保未保: the assisted person who enrolled and never paid is still on the list, said so.
     listed = api.get("/v1/reports/unenrolled-assisted", params={"region": "500110", "year": 2021, "as_of": "2021-03-01"},
                      headers=h(api)).json()["rows"]
     assert [(r["id_number"][-4:], r["enrollment"]) for r in listed] == [(ADULT_C[-4:], "enrolled_unpaid")]
+
+
+def test_a_region_meeting_its_target_is_not_marked(api, tmp_path):
+    """Township 500110001: population 2, target 2, both paid (one assisted): 2/2 meets 95% and the
+    target number; the assisted person paid. Not marked, no warning."""
+    load_targets(api, tmp_path, [("500110001", "古南街道", 2, 2)])
+    for idn in (ADULT_A, ADULT_B):
+        register(api, id_number=idn)
+        enroll(api, idn)
+        pay(api, idn, key=idn, amount="280.00", paid_at="2020-11-20T10:00:00+08:00")
+    api.post(f"/v1/persons/{ADULT_B}/identities", headers=h(api, "bureau"),
+             json={"category": "dibao", "action": "certify", "effective_on": "2021-01-01"})
+    report = api.get("/v1/reports/enrollment", params={"region": "500110", "year": 2021, "as_of": "2021-03-01"},
+                     headers=h(api)).json()
+    row = report["rows"][0]
+    assert (row["paid"], row["assisted"], row["assisted_enrolled"]) == (2, 1, 1)
+    assert (row["below_target"], row["assisted_below_target"]) == (False, False)
+    assert not [w for w in report["warnings"] if "target" in w or "assisted" in w]
 
 
 def test_a_subsidy_is_counted_as_spent_only_when_its_enrollment_is_paid(api):
