@@ -47,6 +47,8 @@ CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "fp_two_daughters_sterilised": ("只生育了两个女孩且采取了绝育措施的农村夫妻", ("农村双女结扎户", "双女结扎户")),
     "youfu_rural_assisted": ("纳入农村低保、农村特困供养范围的农村重点优抚对象", ("纳入低保特困的农村重点优抚对象",)),
     "province_hardship": ("省规定的其他特定困难人员", ("其他特定困难人员",)),
+    # A fact of a newborn, certified by the health commission: 004's fee waiver depends on it.
+    "fp_compliant_birth": ("符合计划生育政策规定的新生儿", ("符合计划生育政策",)),
 }
 
 # The notices print one name several ways: full-width or ASCII digits and brackets (NFKC makes

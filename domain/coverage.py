@@ -197,11 +197,15 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
                 f" {subsidy.funder} ({policy.funders.get(subsidy.funder, '?')}), granted on"
                 f" {subsidy.granted_on}: {subsidy.rule}"
             )
-    owed_unknown = subsidy.undetermined if subsidy is not None and not e.fee_waived else None
+    owed_unknown = (subsidy.undetermined if subsidy is not None and not e.fee_waived else None) \
+        or e.fee_waiver_undetermined
     if e.fee_waived:
         view.payable_fen = 0
     elif owed_unknown:
-        view.payable_fen = contribution  # at most the contribution: the subsidy is unknown, not zero
+        # At most this: what is unknown (a subsidy set elsewhere, a waiver) may lower it, never raise it.
+        known = subsidy if subsidy is not None and not subsidy.undetermined else None
+        view.subsidy = known
+        view.payable_fen = contribution - (known.amount_fen if known else 0)
     else:
         view.subsidy = subsidy
         view.payable_fen = contribution - (subsidy.amount_fen if subsidy else 0)

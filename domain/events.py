@@ -84,6 +84,7 @@ class Enrolled(Event, frozen=True, kw_only=True):
     enrolled_on: date
     policy_id: str
     fee_waived: str | None = None  # why nothing is payable (004's newborns of enrolled parents)
+    fee_waiver_undetermined: str | None = None  # a waiver may apply, but a condition is not known
 
 
 class TierChanged(Event, frozen=True, kw_only=True):

@@ -561,7 +561,7 @@ class Ledger:
                 uow.emit(person, ev.TierChanged, self.clock(), year=year, tier=tier, previous_tier=existing.tier)
                 self._grant(uow, person, year, decided_on, person.categories_held(decided_on))
                 return person, "tier_changed"
-            waived = self._fee_waiver(uow, person, policy, year, cohort)
+            waived, waiver_unknown = self._fee_waiver(uow, person, policy, year, cohort, day)
             uow.emit(
                 person,
                 ev.Enrolled,
@@ -572,6 +572,7 @@ class Ledger:
                 enrolled_on=day,
                 policy_id=policy.id,
                 fee_waived=waived,
+                fee_waiver_undetermined=waiver_unknown,
             )
             if not waived:
                 self._grant(uow, person, year, day, person.categories_held(day))
@@ -579,19 +580,33 @@ class Ledger:
 
         return self._run(actor, decide)
 
-    def _fee_waiver(self, uow: UnitOfWork, person: Person, policy: Any, year: int, cohort: str) -> str | None:
-        """004: a newborn whose parents are both enrolled pays nothing in the year of birth."""
+    def _fee_waiver(self, uow: UnitOfWork, person: Person, policy: Any, year: int, cohort: str,
+                    day: date) -> tuple[str | None, str | None]:
+        """004 一（三）「父母双方均已参加城乡居民医疗保险并符合计划生育政策规定的新生儿，出生当年不用缴费」:
+        (why it is waived, why it may be and nobody knows yet). Both parents enrolled *and paid*
+        (参加 means 参保缴费), and the birth certified as complying (fp_compliant_birth). A parent not
+        enrolled: no waiver. A parent enrolled but not yet fully paid, or compliance not certified:
+        undetermined, named, never silently owed or silently waived."""
         if cohort != "newborn" or not policy.newborn.fee_waived_when_both_parents_enrolled:
-            return None
+            return None, None
         reg = person.registration
         assert reg is not None
         if person.birth_date.year != year or not (reg.mother_id_number and reg.father_id_number):
-            return None
-        for parent in (reg.mother_id_number, reg.father_id_number):
-            e = uow.person(person_id("resident_id", parent)).enrollments.get(year)
+            return None, None
+        unknown = []
+        for role, parent in (("the mother", reg.mother_id_number), ("the father", reg.father_id_number)):
+            parent_person = uow.person(person_id("resident_id", parent))
+            e = parent_person.enrollments.get(year)
             if e is None or e.cancellation is not None:
-                return None
-        return f"newborn of two enrolled parents ({policy.notice} 一（三）: 出生当年不用缴费)"
+                return None, None
+            if enrollment_view(parent_person, year, explain=False).status != "paid":
+                unknown.append(f"{role} is enrolled but has not fully paid for {year}")
+        if "fp_compliant_birth" not in person.categories_held(day):
+            unknown.append("the birth's compliance with family-planning rules (符合计划生育政策) is not certified")
+        sentence = f"{policy.notice} 一（三）: 父母双方均已参加…并符合计划生育政策规定的新生儿，出生当年不用缴费"
+        if unknown:
+            return None, f"the newborn fee waiver may apply: {'; '.join(unknown)} ({sentence})"
+        return f"newborn of two enrolled and paid parents, birth certified as complying ({sentence})", None
 
     def pay(
         self,

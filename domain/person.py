@@ -53,6 +53,7 @@ class Enrollment:
     policy_id: str
     fee_waived: str | None
     version: int
+    fee_waiver_undetermined: str | None = None
     subsidy: ev.SubsidyGranted | None = None
     payments: dict[str, ev.PaymentRecorded] = field(default_factory=dict)
     voided: list[ev.PaymentVoided] = field(default_factory=list)
@@ -129,7 +130,8 @@ def _ended(p: Person, e: ev.IdentityEnded) -> None:
 
 def _enrolled(p: Person, e: ev.Enrolled) -> None:
     p.enrollments[e.year] = Enrollment(
-        e.year, e.tier, e.cohort, e.enrolled_on, e.policy_id, e.fee_waived, e.originator_version
+        e.year, e.tier, e.cohort, e.enrolled_on, e.policy_id, e.fee_waived, e.originator_version,
+        fee_waiver_undetermined=e.fee_waiver_undetermined,
     )
 
 

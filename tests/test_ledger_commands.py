@@ -176,16 +176,32 @@ def test_chuxiong_late_payment_refused_and_nothing_written(sqlite_ledger):
     assert list(sqlite_ledger.events_of(idn)[1]) == before
 
 
-def test_chuxiong_newborn_of_two_enrolled_parents_pays_nothing(sqlite_ledger):
+@pytest.mark.parametrize("father_paid, certified, outcome", [
+    (True, True, "waived"), (False, True, "undetermined"), (True, False, "undetermined")])
+def test_chuxiong_newborn_of_two_paid_parents_and_a_certified_birth_pays_nothing(sqlite_ledger, father_paid,
+                                                                                 certified, outcome):
+    """004 一（三）「父母双方均已参加城乡居民医疗保险并符合计划生育政策规定的新生儿，出生当年不用缴费」: both parents
+    enrolled and paid, and the birth certified as complying: nothing payable. A parent enrolled but
+    unpaid, or compliance not certified: the waiver is undetermined, named; the baby may pay."""
     mother = person(sqlite_ledger, region=CHUXIONG_VILLAGE, born=date(1995, 1, 1))
     father = person(sqlite_ledger, region=CHUXIONG_VILLAGE, born=date(1994, 1, 1))
     for parent in (mother, father):
         sqlite_ledger.enroll(CLERK, id_number=parent, year=2021, tier=1, enrolled_on=date(2020, 10, 1))
+    pay(sqlite_ledger, mother, "280", at(2020, 10, 2))
+    if father_paid:
+        pay(sqlite_ledger, father, "280", at(2020, 10, 2))
     baby = person(sqlite_ledger, region=CHUXIONG_VILLAGE, born=date(2021, 4, 20),
                   hukou_registered_on=date(2021, 5, 1), mother_id_number=mother, father_id_number=father)
+    if certified:
+        sqlite_ledger.change_identity(BUREAU, id_number=baby, category="符合计划生育政策规定的新生儿", action="certify",
+                                      effective_on=date(2021, 4, 20), department="市卫生健康局")
     sqlite_ledger.enroll(CLERK, id_number=baby, year=2021, tier=1, cohort="newborn", enrolled_on=date(2021, 6, 1))
     v = sqlite_ledger.coverage(baby, 2021)
-    assert (v.payable_fen, v.status, v.benefit_start) == (0, "paid", date(2021, 4, 20))
+    if outcome == "waived":
+        assert (v.payable_fen, v.status, v.benefit_start) == (0, "paid", date(2021, 4, 20))
+    else:
+        assert (v.payable_fen, v.status, v.coverage_status()) == (28000, "enrolled", "undetermined")
+        assert ("has not fully paid" if not father_paid else "not certified") in v.undetermined
 
 
 def test_chuxiong_newborn_with_one_enrolled_parent_pays_and_may_pay_late(sqlite_ledger):
