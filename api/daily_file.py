@@ -30,7 +30,6 @@ HEADERS = {
     "缴费流水号": "transaction_id", "证件号码": "id_number", "姓名": "name", "缴费年度": "year", "档次": "tier",
     "缴费金额": "amount", "缴费时间": "paid_at", "缴费渠道": "channel", "征收点": "collection_point", "票据号": "receipt_no",
 }
-FIELDS = tuple(HEADERS.values())
 REQUIRED = ("transaction_id", "id_number", "name", "year", "tier", "amount", "paid_at", "channel", "collection_point")
 # The longest cell read from a CSV file, in characters: no field of the file comes near it.
 FIELD_LIMIT = 4096

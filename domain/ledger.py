@@ -311,10 +311,9 @@ class Ledger:
             if sex not in ("male", "female"):
                 raise InvalidInput("must be male or female", "sex", "sex")
         today = china_date(self.clock())
-        not_after(birth_date, today, "id_number" if document_type == "resident_id" else "birth_date",
-                  "today: a person cannot be born in the future")
-        not_before(birth_date, EARLIEST_BIRTH, "id_number" if document_type == "resident_id" else "birth_date",
-                   "the earliest birth the ledger accepts")
+        birth_field = "id_number" if document_type == "resident_id" else "birth_date"  # where the date came from
+        not_after(birth_date, today, birth_field, "today: a person cannot be born in the future")
+        not_before(birth_date, EARLIEST_BIRTH, birth_field, "the earliest birth the ledger accepts")
         if hukou_registered_on is not None:
             not_after(hukou_registered_on, today, "hukou_registered_on", "today")
         name = clean_text(name, "name")

@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.categories import chinese_name
 from domain.errors import LedgerError
-from domain.money import parse_yuan, yuan
+from domain.money import yuan
 from domain.policy import find_policy
 from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
 from projections.enrollment import Source, enrollment_report
@@ -44,12 +44,12 @@ def collections_report(source: Source, region: str, year: int, on: date) -> dict
     total = {"day": "total", "channel": "", "collection_point": "", "payments": sum(r["payments"] for r in rows),
              "amount": yuan(sum(e[1] for e in groups.values())), "cash_receipts": ""}
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total,
-            "warnings": _cash_warnings(region, year, rows)}
+            "warnings": _cash_warnings(region, year, groups)}
 
 
-def _cash_warnings(region: str, year: int, rows: list[dict[str, Any]]) -> list[str]:
+def _cash_warnings(region: str, year: int, groups: dict[tuple[str, str, str], list[Any]]) -> list[str]:
     """Cash taken where the region's policy allows it only by exception (003: 原则上不允许收取现金)."""
-    cash = [r for r in rows if r["channel"] == "cash"]
+    cash = [(n, fen) for (_, channel, _), (n, fen, _) in groups.items() if channel == "cash"]
     if not cash:
         return []
     try:
@@ -58,9 +58,9 @@ def _cash_warnings(region: str, year: int, rows: list[dict[str, Any]]) -> list[s
         return []  # a report over several regions' policies: no one rule to hold the rows to
     if policy.collection.cash != "discouraged":
         return []
-    fen = sum(parse_yuan(r["amount"]) for r in cash)
-    return [f"cash payments: {sum(r['payments'] for r in cash)}, {yuan(fen)} in all, although policy {policy.id}"
-            f" allows cash only by exception ({policy.collection.cash_source})"]
+    count, fen = sum(n for n, _ in cash), sum(fen for _, fen in cash)
+    return [f"cash payments: {count}, {yuan(fen)} in all, although policy {policy.id} allows cash only by exception"
+            f" ({policy.collection.cash_source})"]
 
 
 def unenrolled_assisted_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:

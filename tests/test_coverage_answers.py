@@ -18,7 +18,7 @@ from datetime import date
 import openpyxl
 
 from conftest import ledger_environ
-from test_api import CHUXIONG, VILLAGE, enroll, h, pay, register
+from test_api import CHUXIONG, enroll, h, pay, register
 
 CHAQI = "430623110201"
 
