@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
@@ -42,7 +43,7 @@ _RANGES = ["rec_lo", "rec_hi", "node", "eff_lo", "eff_hi"]  # the order of Row
 # `loaded`: the log position of the batch that wrote the row (see ViewStore.settle).
 PERSON_COLUMNS = ["person", *_RANGES, *YearFacts._fields, "loaded"]
 PAYMENT_COLUMNS = ["person", *_RANGES, *PaymentFacts._fields, "loaded"]
-_TEXT = {"region", "categories", "funder", "funder_name", "category", "name", "id_mask", "payment_id",
+_TEXT = {"elsewhere", "region", "categories", "funder", "funder_name", "category", "name", "id_mask", "payment_id",
          "channel", "collection_point", "receipt_no"}
 
 
@@ -229,16 +230,42 @@ class ViewStore:
             c.execute(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?", (column,))
         return c.fetchone() is not None
 
+    def _is_current(self, c: Any) -> bool:
+        """The tables of this version's shape, with its indexes and none of the retired ones."""
+        if self.postgres:
+            c.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (self.recorder.datastore.schema,))
+        else:
+            c.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        indexes = {row[0] if not isinstance(row, dict) else row["indexname"] for row in c.fetchall()}
+        wanted = {st.split()[5] for st in _index_statements(self.postgres)}
+        return (wanted <= indexes and not indexes & set(RETIRED_INDEXES)
+                and all(self._has_column(c, "person_rows", column) for column in ("undetermined", "elsewhere"))
+                and all(self._has_column(c, table, "loaded") for table in ("person_rows", "payment_rows")))
+
     def _migrate(self) -> None:
         """Tables made by earlier versions: rows get `loaded` (0 is older than any batch), and the
         retired indexes go (their successors were made with the tables). Rows of an older shape
-        (without a fact the reports now count, such as `undetermined`) cannot be completed in
+        (without a fact the reports now count, such as `undetermined` or `elsewhere`) cannot be completed in
         place: they are dropped with the projection's position, and the rows are made again from
         the log (`ledger rebuild`, or the next catch-up)."""
+        for attempt in range(100):
+            with self.recorder.datastore.transaction(commit=False) as c:
+                if self._is_current(c):
+                    return  # nothing to change: no write lock taken, so opening never waits on a writer
+            try:
+                return self._migrate_now()
+            except OperationalError as e:
+                # Another process opening the same SQLite file changes it at this moment, and SQLite
+                # refuses (rather than waits for) a reader turning writer: look again shortly.
+                if "locked" not in str(e) or attempt == 99:
+                    raise
+                time.sleep(0.05)
+
+    def _migrate_now(self) -> None:
         with self.recorder.datastore.transaction(commit=True) as c:
             for index in RETIRED_INDEXES:
                 c.execute(f"DROP INDEX IF EXISTS {self.schema}{index}")
-            if not self._has_column(c, "person_rows", "undetermined"):
+            if not all(self._has_column(c, "person_rows", column) for column in ("undetermined", "elsewhere")):
                 log.warning("the report projection's rows are of an older shape: they are made again from the log")
                 for table in ("person_rows", "payment_rows", "replaced_persons"):
                     c.execute(f"DROP TABLE IF EXISTS {self.schema}{table}")
