@@ -25,7 +25,7 @@ from api.collection_import import Importer, Summary
 from api.limits import FILE_PATHS, BodyLimit
 from api.schemas import (
     Day, Moment, CategoriesOut, Cancel, CoverageOut, Enroll, EnrollmentOut, EnrollmentReport, HistoryOut, ImportReport, IdentityChange, Pay, PaymentOut,
-    PersonOut, RegisterPerson, VoidPayment,
+    PersonOut, RegisterPerson, VoidPayment, CoverageElsewhere, CoverageElsewhereOut,
 )
 from domain.categories import chinese_name
 from domain.dates import china_date
@@ -136,6 +136,24 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
             for s in held
         ]}
 
+    @app.post("/v1/persons/{id_number}/prior-coverage", status_code=201, response_model=CoverageElsewhereOut,
+              response_model_by_alias=True, tags=["writes"],
+              responses={200: {"model": CoverageElsewhereOut, "description": "the same fact again, unchanged"},
+                         **{s: responses[s] for s in (403, 404, 409, 413)}})
+    def coverage_elsewhere(id_number: str, body: CoverageElsewhere, who: Who, response: Response,
+                           document_type: str = "resident_id") -> dict[str, Any]:
+        """Record cover held elsewhere (职工医保, another 统筹区) or before the ledger held the person
+        (bureau): an enrollment overlapping it is refused (不得重复参保), it is a refund ground, and the
+        person is not 应保未保 while it lasts."""
+        allow(who, BUREAU, "record cover held elsewhere")
+        person, created = ledger.record_coverage_elsewhere(
+            who.actor, id_number=id_number, document_type=document_type, scheme=body.scheme, region=body.region,
+            from_on=body.from_, to_on=body.to, source=body.source, evidence=body.evidence)
+        response.status_code = 201 if created else 200
+        return {"id_number": person.id_number, "coverage_elsewhere": [
+            {"scheme": c.scheme, "region": c.region, "from_": c.from_on, "to": c.to_on, "source": c.source,
+             "evidence": c.evidence, "recorded_at": c.recorded_at.isoformat()} for c in person.elsewhere]}
+
     @app.post("/v1/enrollments", status_code=201, response_model=EnrollmentOut, tags=["writes"],
               responses={200: {"model": EnrollmentOut, "description": "already enrolled so, unchanged"},
                          **{s: responses[s] for s in (403, 404, 409, 413, 422)}})
@@ -245,6 +263,8 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     def report_answer(kind: str, who: Caller, region: str, year: int, as_of: date | None,
                       known_at: datetime | None, fmt: str) -> Any:
         allow(who, READERS, "read reports")
+        if kind == "payable":  # full identity numbers, for the tax bureau
+            allow(who, ("bureau", "auditor", "admin"), "read the payable list (应征缴明细)")
         in_scope(who, region)
         _, columns = REPORTS[kind]
         on = as_of or china_date(ledger.clock())
@@ -264,6 +284,9 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
         ("subsidies", "Subsidised persons and amounts per funder and identity category."),
         ("collections", "Payments per day, channel and collection point, with the cash receipts."),
         ("unenrolled-assisted", "Assisted persons (any certified category) not enrolled for the year, by village."),
+        ("payable", "应征缴明细 for the tax bureau (bureau, auditor, admin): each enrollment not cancelled, with the"
+                    " full identity number, tier, contribution, subsidy and its mark (资助标识), payable, paid and"
+                    " outstanding."),
     ):
         app.get(f"/v1/reports/{kind}", tags=["reports"], summary=doc,
                 responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}},

@@ -391,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     for kind, text in (("enrollment", "enrollment against targets, per child region"),
                        ("subsidies", "subsidies by funder and category"),
                        ("collections", "collections by day, channel and point"),
-                       ("unenrolled-assisted", "assisted persons not enrolled, by village")):
+                       ("unenrolled-assisted", "assisted persons not enrolled, by village"),
+                       ("payable", "应征缴明细 for the tax bureau: each enrollment with its payable")):
         one = report.add_parser(kind, help=text)
         one.add_argument("--region", required=True)
         one.add_argument("--year", type=int, required=True)

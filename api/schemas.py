@@ -69,6 +69,32 @@ class IdentityChange(Strict):
     reference: StrictStr | None = None
 
 
+class CoverageElsewhere(Strict):
+    """Cover held elsewhere, or before the ledger held the person (参保信息 from another system)."""
+
+    scheme: Literal["employee", "resident"] = Field(description="employee: 职工医保; resident: 城乡居民医保")
+    region: StrictStr = Field(description="the 统筹区 where it is held: its 6-, 9- or 12-digit division code")
+    from_: Day = Field(alias="from", description="first day of the cover")
+    to: Day | None = Field(None, description="last day of the cover; leave it out while it continues")
+    source: StrictStr = Field(description="where the fact comes from, e.g. the national 全民参保 database extract")
+    evidence: StrictStr | None = Field(None, description="参保缴费凭证 or the extract's reference")
+
+
+class CoverageElsewhereHeld(BaseModel):
+    scheme: str
+    region: str
+    from_: date = Field(serialization_alias="from")
+    to: date | None
+    source: str
+    evidence: str | None
+    recorded_at: str
+
+
+class CoverageElsewhereOut(BaseModel):
+    id_number: str
+    coverage_elsewhere: list[CoverageElsewhereHeld]
+
+
 class CategoryHeld(BaseModel):
     category: str
     name: str

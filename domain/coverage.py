@@ -111,8 +111,17 @@ class CoverageView:
         }
 
 
+OWED_UNKNOWN = "what the person owes is undetermined"
+
+
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
+
+
+def describe_elsewhere(c: ev.CoverageElsewhereRecorded) -> str:
+    scheme = "employee scheme (职工医保)" if c.scheme == "employee" else "resident scheme (城乡居民医保)"
+    until = f"to {c.to_on}" if c.to_on else "continuing"
+    return f"{scheme} in {c.region} from {c.from_on} {until} (source: {c.source})"
 
 
 def outstanding_fen(e: Enrollment) -> int:
@@ -155,19 +164,19 @@ def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tupl
 
 
 def _benefit(policy_id: str, cohort: str, enrolled_on: date, paid_on: date | None, birth_date: date,
-             hukou_registered_on: date | None) -> Benefit:
+             hukou_registered_on: date | None, by_subsidy: bool) -> Benefit:
     """The benefit period, remembered: outside the newborn rules it depends on the policy, the
     cohort and the fully-paid day alone, so a county's persons share a few hundred answers."""
     if cohort != "newborn":
-        return _benefit_cached(policy_id, cohort, None, paid_on, None, None)
-    return _benefit_cached(policy_id, cohort, enrolled_on, paid_on, birth_date, hukou_registered_on)
+        return _benefit_cached(policy_id, cohort, None, paid_on, None, None, by_subsidy)
+    return _benefit_cached(policy_id, cohort, enrolled_on, paid_on, birth_date, hukou_registered_on, by_subsidy)
 
 
 @lru_cache(maxsize=65536)
 def _benefit_cached(policy_id: str, cohort: str, enrolled_on: date | None, paid_on: date | None,
-                    birth_date: date | None, hukou_registered_on: date | None) -> Benefit:
+                    birth_date: date | None, hukou_registered_on: date | None, by_subsidy: bool) -> Benefit:
     return benefit_period(policy_by_id(policy_id), cohort=cohort, enrolled_on=enrolled_on, fully_paid_on=paid_on,
-                          birth_date=birth_date, hukou_registered_on=hukou_registered_on)
+                          birth_date=birth_date, hukou_registered_on=hukou_registered_on, by_subsidy=by_subsidy)
 
 
 def enrollment_view(person: Person, year: int, on: date | None = None, explain: bool = True) -> CoverageView:
@@ -212,6 +221,9 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     view.paid_fen = e.paid_fen
     if explain:
         lines.extend(_frozen_subsidy_lines(person, e, policy))
+        for c in person.elsewhere_during(date(year, 1, 1), date(year, 12, 31)):
+            lines.append(f"warning: insured elsewhere in {year}, {describe_elsewhere(c)}: 不得重复参保"
+                         f" ({policy.elsewhere.source}); a ground to cancel with a refund")
         for v in e.voided:
             lines.append(f"payment {v.payment_id} voided (corrects event {v.corrects}): {v.reason}")
         if policy.collection.cash == "discouraged":
@@ -223,13 +235,15 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     view.fully_paid_on = paid_on
     if how:
         lines.append(how)
-    benefit = _benefit(policy.id, e.cohort, e.enrolled_on, paid_on, person.birth_date, person.hukou_registered_on)
+    by_subsidy = view.payable_fen == 0 and not e.fee_waived
+    benefit = _benefit(policy.id, e.cohort, e.enrolled_on, paid_on, person.birth_date, person.hukou_registered_on,
+                       by_subsidy)
     if explain:
         lines.extend(benefit.lines)
     view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
     if owed_unknown and paid_on is None:
         # Paid in full, the person is fully paid whatever the subsidy; short of that, nobody knows.
-        view.undetermined = f"what the person owes is undetermined: {owed_unknown}"
+        view.undetermined = f"{OWED_UNKNOWN}: {owed_unknown}"
         if explain:
             lines.append(f"payable undetermined: {owed_unknown}; at most {yuan(contribution)}")
     if paid_on is not None:

@@ -135,6 +135,19 @@ class PaymentVoided(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class CoverageElsewhereRecorded(Event, frozen=True, kw_only=True):
+    """Cover the ledger did not record itself (参保信息, e.g. from the national 全民参保 database): the
+    employee scheme (职工医保) or the resident scheme of another 统筹区, and years before the ledger
+    held the person. A fact of the person with its dates and source (「不得重复参保」)."""
+
+    scheme: str  # "employee" | "resident"
+    region: str  # the 统筹区 (administrative division code) where it is held
+    from_on: date
+    to_on: date | None  # None while it continues
+    source: str
+    evidence: str | None = None  # 参保缴费凭证 or the extract's reference
+
+
 class EnrollmentCancelled(Event, frozen=True, kw_only=True):
     """End of an enrollment (death, duplicate, employee insurance, moved) with the refund decided."""
 

@@ -10,6 +10,7 @@ so a retried request can never post twice.
 from __future__ import annotations
 
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain import events as ev
 from domain.categories import resolve_category
-from domain.coverage import CoverageView, enrollment_view, outstanding_fen
+from domain.coverage import CoverageView, describe_elsewhere, enrollment_view, outstanding_fen
 from domain.dates import at_china_midnight, china_date, now
 from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.groupcommit import GroupCommit
@@ -41,6 +42,8 @@ from domain.text import clean_text, optional_text
 COHORTS = ("resident", "student", "newborn", "graduate", "veteran")
 CHANNELS = ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app")
 CANCEL_REASONS = ("death", "duplicate", "employee_insurance", "moved")
+SCHEMES = ("employee", "resident")  # 职工医保, 城乡居民医保
+_DIVISION = re.compile(r"[0-9]{6}(?:[0-9]{3})?(?:[0-9]{3})?")
 MAX_ATTEMPTS = 30
 
 T = TypeVar("T")
@@ -560,6 +563,7 @@ class Ledger:
                 uow.emit(person, ev.TierChanged, self.clock(), year=year, tier=tier, previous_tier=existing.tier)
                 self._grant(uow, person, year, decided_on, person.categories_held(decided_on))
                 return person, "tier_changed"
+            self._not_insured_elsewhere(person, policy, year, day)
             waived, waiver_unknown = self._fee_waiver(uow, person, policy, year, cohort, day)
             uow.emit(
                 person,
@@ -576,6 +580,56 @@ class Ledger:
             if not waived:
                 self._grant(uow, person, year, day, person.categories_held(day))
             return person, "created"
+
+        return self._run(actor, decide)
+
+    @staticmethod
+    def _not_insured_elsewhere(person: Person, policy: Any, year: int, day: date) -> None:
+        """「不得重复参保」: cover held elsewhere on any day of the year still ahead refuses the
+        enrollment, naming it, unless the policy takes it with a warning (the answer then says so)."""
+        held = person.elsewhere_during(max(day, date(year, 1, 1)), date(year, 12, 31))
+        if held and policy.elsewhere.rule == "refuse":
+            raise Conflict(
+                f"already insured elsewhere for {year}: {describe_elsewhere(held[0])}; 不得重复参保"
+                f" ({policy.elsewhere.source})", "year", "insured_elsewhere")
+
+    def record_coverage_elsewhere(
+        self, actor: Actor, *, id_number: str, scheme: str, region: str, from_on: date, to_on: date | None,
+        source: str, evidence: str | None = None, document_type: str = "resident_id",
+    ) -> tuple[Person, bool]:
+        """Record cover held elsewhere (职工医保, another 统筹区) or before the ledger held the person.
+        Returns the person and whether anything new was recorded (the same fact again is not)."""
+        if scheme not in SCHEMES:
+            raise InvalidInput("must be employee (职工医保) or resident (城乡居民医保)", "scheme", "scheme")
+        if not isinstance(region, str) or not _DIVISION.fullmatch(region):
+            raise InvalidInput("must be the 统筹区's administrative division code: 6, 9 or 12 digits 0-9, such as"
+                               " 370202", "region", "division_code")
+        source = clean_text(source, "source")
+        evidence = optional_text(evidence, "evidence")
+        today = china_date(self.clock())
+        not_after(from_on, today, "from", "today")
+        if to_on is not None:
+            not_after(to_on, today, "to", "today (leave it out while the cover continues)")
+            not_before(to_on, from_on, "to", "from")
+
+        def decide(uow: UnitOfWork) -> tuple[Person, bool]:
+            person = self._registered(uow, id_number, document_type)
+            not_before(from_on, person.birth_date, "from", "the person's birth")
+            fact = (scheme, region, from_on, to_on)
+            if any((c.scheme, c.region, c.from_on, c.to_on) == fact for c in person.elsewhere):
+                return person, False
+            if scheme == "resident":
+                for year, e in sorted(person.enrollments.items()):
+                    own = policy_by_id(e.policy_id).region
+                    overlaps = from_on <= date(year, 12, 31) and (to_on is None or to_on >= date(year, 1, 1))
+                    if e.cancellation is None and overlaps and (region.startswith(own) or own.startswith(region)):
+                        raise Conflict(
+                            f"the ledger itself records the person's {year} resident cover in {own}: a resident"
+                            f" cover of {region} over that year is not cover held elsewhere", "from",
+                            "overlaps_ledger_year")
+            uow.emit(person, ev.CoverageElsewhereRecorded, at_china_midnight(from_on), scheme=scheme, region=region,
+                     from_on=from_on, to_on=to_on, source=source, evidence=evidence)
+            return person, True
 
         return self._run(actor, decide)
 
@@ -773,6 +827,9 @@ class Ledger:
                 benefit_start=view.benefit_start,
                 effective_on=effective_on,
             )
+            held = person.elsewhere_during(date(year, 1, 1), date(year, 12, 31))
+            if held and reason in ("duplicate", "employee_insurance", "moved"):
+                why = f"{why}; ground: insured elsewhere, {describe_elsewhere(held[0])}"
             uow.emit(
                 person, ev.EnrollmentCancelled, at_china_midnight(effective_on), year=year, reason=reason,
                 effective_on=effective_on, refund_fen=refund, refund_rule=why,

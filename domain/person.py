@@ -76,6 +76,7 @@ class Person:
     categories: list[CategorySpan] = field(default_factory=list)
     identity_events: list[ev.IdentityCertified | ev.IdentityEnded] = field(default_factory=list)
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    elsewhere: list[ev.CoverageElsewhereRecorded] = field(default_factory=list)
 
     @property
     def id_number(self) -> str:
@@ -93,6 +94,10 @@ class Person:
             if span.held_on(day) and span.category not in held:
                 held.append(span.category)
         return held
+
+    def elsewhere_during(self, first: date, last: date) -> list[ev.CoverageElsewhereRecorded]:
+        """Cover held elsewhere on any day from `first` to `last`."""
+        return [c for c in self.elsewhere if c.from_on <= last and (c.to_on is None or c.to_on >= first)]
 
     # -- applying events ---------------------------------------------------------------------
     def apply(self, e: ev.Event) -> None:
@@ -166,6 +171,10 @@ def _cancelled(p: Person, e: ev.EnrollmentCancelled) -> None:
         p.enrollments[e.year].cancellation = e
 
 
+def _elsewhere(p: Person, e: ev.CoverageElsewhereRecorded) -> None:
+    p.elsewhere.append(e)
+
+
 _HANDLERS = {
     ev.PersonRegistered: _registered,
     ev.RegistrationCorrected: _corrected,
@@ -177,6 +186,7 @@ _HANDLERS = {
     ev.PaymentRecorded: _paid,
     ev.PaymentVoided: _voided,
     ev.EnrollmentCancelled: _cancelled,
+    ev.CoverageElsewhereRecorded: _elsewhere,
 }
 
 

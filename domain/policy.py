@@ -112,6 +112,15 @@ class Subsidy(msgspec.Struct, forbid_unknown_fields=True):
     on_tier2: Literal["keep", "full_tier1", "full_tier2"] = "keep"
 
 
+class Elsewhere(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Insurance held elsewhere (职工医保, or another 统筹区's resident scheme) overlapping a coverage
+    year: the enrollment is refused, naming it (「不得重复参保」), or, where a notice allows it, taken
+    with a warning. Either way it is a refund ground and the person is not 应保未保 (SPEC Decision 15)."""
+
+    rule: Literal["refuse", "warn"] = "refuse"
+    source: str = "基本医疗保险参保管理经办规程: 不得重复参保 (the notice states no rule of its own)"
+
+
 class Targets(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The notice's targets: the paid rate of the population (参保缴费率) each region must reach, and
     the rate its assisted persons must reach (the 100% groups), each with its sentence."""
@@ -140,6 +149,7 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
     subsidy: list[Subsidy] = []
     student_year: StudentYear | None = None
     targets: Targets = Targets()
+    elsewhere: Elsewhere = Elsewhere()
 
     # -- derived views the engine uses --------------------------------------------------------
     def tier_numbers(self) -> list[int]:

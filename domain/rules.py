@@ -185,8 +185,10 @@ def benefit_period(
     fully_paid_on: date | None,
     birth_date: date,
     hukou_registered_on: date | None,
+    by_subsidy: bool = False,
 ) -> Benefit:
-    """待遇享受期 from the day the contribution was fully paid (完清费用之日)."""
+    """待遇享受期 from the day the contribution was fully paid (完清费用之日). `by_subsidy`: that day is
+    the day a subsidy covering the whole contribution was granted, not a payment of the person's."""
     b = Benefit()
     if fully_paid_on is None:
         b.lines.append("not fully paid: partial payments give no coverage (SPEC Decision 3)")
@@ -246,6 +248,14 @@ def benefit_period(
             b.undetermined = (f"{cohort}s are not bound by the window ({policy.collection.window_exempt_source}),"
                               " but no benefit start is stated for a payment after it")
             b.lines.append(f"{when}: coverage undetermined: {b.undetermined}")
+            return b
+        elif band.start == "refused" and by_subsidy:
+            # The notice forbids the resident's own late payment (不得补缴); a subsidy the fund grants
+            # to a person already enrolled (对已参保的…予以资助) is not one, and no sentence gives its start.
+            b.undetermined = (f"the whole contribution was met by a subsidy granted on {fully_paid_on}, after the"
+                              f" window: {policy.notice} forbids only the resident's own late payment and states no"
+                              " benefit start for a subsidy granted after the window")
+            b.lines.append(f"coverage undetermined: {b.undetermined}")
             return b
         elif band.start == "refused":
             b.lines.append(f"{when}: after the window; the policy accepts no late payment")

@@ -27,6 +27,8 @@ LIMITS = {
     "department": 100,
     "reference": 100,
     "reason": 500,
+    "source": 200,
+    "evidence": 200,
 }
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _NAMES = {"Cc": "a control character", "Cf": "an invisible formatting character", "Cs": "a broken character",

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from datetime import date
 from typing import Any
 
-from domain.coverage import enrollment_view
+from domain.coverage import CoverageView, enrollment_view
 from domain.dates import china_date
 from domain.idnumber import mask
 from domain.person import Person
@@ -70,7 +70,12 @@ class PeopleSource:
         for person in self._in(region):
             held = person.categories_held(on)
             view = enrollment_view(person, year, on)
-            if held and view.status != "paid":
+            if held and view.status != "paid" and not person.elsewhere_during(max(on, date(year, 1, 1)),
+                                                                                date(year, 12, 31)):
                 found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held)),
                               "enrolled_unpaid" if view.enrolled else "not_enrolled"))
         return found
+
+    def payable(self, region: str, year: int, on: date) -> list[tuple[Person, CoverageView]]:
+        views = ((person, enrollment_view(person, year, on, explain=False)) for person in self._in(region))
+        return [(person, view) for person, view in views if view.enrolled]

@@ -9,11 +9,14 @@ rule settles (Decision 12), never counted as not covered."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from domain.coverage import CoverageView
 from domain.errors import LedgerError
+from domain.person import Person
 from domain.policy import Targets, find_policy
 from domain.regions import name_of
 from projections.reference import TargetTable, child_regions, target_tables
@@ -31,6 +34,7 @@ class Source(Protocol):
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]: ...
     def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]: ...
     def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]: ...
+    def payable(self, region: str, year: int, on: date) -> Iterable[tuple[Person, CoverageView]]: ...
 
 
 def rate(part: int, whole: int | None) -> str | None:

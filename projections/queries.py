@@ -12,14 +12,21 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 from typing import Any
 
+from collections.abc import Iterator
+from uuid import UUID
+
+from domain.coverage import CoverageView, enrollment_view
+from domain.person import Person, fold
+from domain.store import EventStore
 from projections.intervals import OPEN, micros, path
-from projections.rows import ASSISTED
+from projections.rows import ASSISTED, held_elsewhere
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
 class ViewSource:
-    def __init__(self, views: ViewStore, known_at: datetime | None = None):
+    def __init__(self, views: ViewStore, known_at: datetime | None = None, store: EventStore | None = None):
         self.views = views
+        self.known_at, self.store = known_at, store
         self.q = OPEN if known_at is None else micros(known_at)
 
     def _believed(self, table: str, columns: str, years: tuple[int, ...], region: str, on: date) -> tuple[str, list[Any]]:
@@ -88,11 +95,29 @@ class ViewSource:
 
     def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]:
         """(village, masked id number, name, categories, enrollment) of assisted persons not enrolled
-        and paid on D (应保未保); enrollment is "not_enrolled" or "enrolled_unpaid"."""
-        assisted, params = self._believed(self.views.person_rows, "person, region, id_mask, name, categories",
+        and paid on D (应保未保); enrollment is "not_enrolled" or "enrolled_unpaid". A person insured
+        elsewhere on a day of the year still ahead is not 应保 here (SPEC Decision 15)."""
+        assisted, params = self._believed(self.views.person_rows, "person, region, id_mask, name, categories, elsewhere",
                                           (ASSISTED,), region, on)
         enrolled, more = self._believed(self.views.person_rows, "person, enrolled, paid", (year,), region, on)
-        sql = (f"SELECT a.region, a.id_mask, a.name, a.categories, coalesce(e.enrolled, 0) FROM ({assisted}) AS a"
-               f" LEFT JOIN ({enrolled}) AS e ON e.person = a.person WHERE coalesce(e.paid, 0) = 0")
+        sql = (f"SELECT a.region, a.id_mask, a.name, a.categories, coalesce(e.enrolled, 0), a.elsewhere"
+               f" FROM ({assisted}) AS a LEFT JOIN ({enrolled}) AS e ON e.person = a.person"
+               " WHERE coalesce(e.paid, 0) = 0")
+        first, last = max(on, date(year, 1, 1)).toordinal(), date(year, 12, 31).toordinal()
         return [(village, id_mask, name, categories, "enrolled_unpaid" if enrolled else "not_enrolled")
-                for village, id_mask, name, categories, enrolled in self.views.query(sql, [*params, *more])]
+                for village, id_mask, name, categories, enrolled, elsewhere in self.views.query(sql, [*params, *more])
+                if not (elsewhere and held_elsewhere(elsewhere, first, last))]
+
+    def payable(self, region: str, year: int, on: date) -> Iterator[tuple[Person, CoverageView]]:
+        """Each enrollment not cancelled on D: the rows choose the persons, and their events, read in
+        pages of 1,000 streams, give the figures by the same fold as the coverage answer (the
+        export carries full identity numbers, which the rows do not hold)."""
+        assert self.store is not None, "the payable list reads the persons' events"
+        rows, params = self._believed(self.views.person_rows, "person, enrolled", (year,), region, on)
+        persons = [UUID(str(p)) for p, in self.views.query(f"SELECT person FROM ({rows}) AS r WHERE enrolled = 1", params)]
+        for start in range(0, len(persons), 1000):
+            for pid, events in self.store.select_streams(persons[start:start + 1000]).items():
+                person = fold(pid, events, on=on, known_at=self.known_at)
+                view = enrollment_view(person, year, on, explain=False)
+                if view.enrolled:
+                    yield person, view

@@ -9,8 +9,10 @@ from typing import Any
 
 from domain.categories import chinese_name
 from domain.errors import LedgerError
+from domain.coverage import OWED_UNKNOWN, CoverageView
 from domain.money import yuan
-from domain.policy import find_policy
+from domain.person import Person
+from domain.policy import find_policy, policy_by_id
 from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
 from projections.enrollment import Source, enrollment_report
 from projections.reference import region_name
@@ -18,6 +20,9 @@ from projections.reference import region_name
 SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount"]
 COLLECTION_COLUMNS = ["day", "channel", "collection_point", "payments", "amount", "cash_receipts"]
 UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories", "enrollment"]
+PAYABLE_COLUMNS = ["village", "village_name", "id_number", "name", "tier", "cohort", "contribution", "subsidy_mark",
+                   "subsidy", "subsidy_category", "subsidy_category_name", "funder", "funder_name",
+                   "individual_payable", "paid", "outstanding", "status", "payable_undetermined"]
 
 
 def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
@@ -73,9 +78,44 @@ def unenrolled_assisted_report(source: Source, region: str, year: int, on: date)
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "warnings": []}
 
 
+def payable_row(person: Person, view: CoverageView) -> dict[str, Any]:
+    """One person's line of the 应征缴明细: what the tax bureau collects, and the subsidy with its mark
+    (资助标识: 1 when a subsidy is granted)."""
+    s = view.subsidy
+    funders = policy_by_id(view.policy).funders if view.policy else {}
+    owed_unknown = view.undetermined if view.undetermined and view.undetermined.startswith(OWED_UNKNOWN) else ""
+    return {"village": person.region, "village_name": region_name(person.region), "id_number": person.id_number,
+            "name": person.name, "tier": view.tier, "cohort": view.cohort, "contribution": yuan(view.contribution_fen),
+            "subsidy_mark": 1 if s is not None else 0, "subsidy": yuan(s.amount_fen if s else 0),
+            "subsidy_category": s.category if s else "", "subsidy_category_name": chinese_name(s.category) if s else "",
+            "funder": s.funder if s else "", "funder_name": funders.get(s.funder, s.funder) if s else "",
+            "individual_payable": yuan(view.payable_fen), "paid": yuan(view.paid_fen),
+            "outstanding": yuan(view.outstanding_fen), "status": view.status, "payable_undetermined": owed_unknown}
+
+
+def payable_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
+    """应征缴明细 for the tax bureau (004 「将应征缴明细信息及时传递给税务部门」, 000 「资助标识和数据传送」): every
+    enrollment not cancelled on the date, with its full identity number, by village."""
+    rows, fen = [], dict.fromkeys(("contribution", "subsidy", "individual_payable", "paid", "outstanding"), 0)
+    for person, view in source.payable(region, year, on):
+        rows.append(payable_row(person, view))
+        for key, amount in zip(fen, (view.contribution_fen, view.subsidy.amount_fen if view.subsidy else 0,
+                                     view.payable_fen, view.paid_fen, view.outstanding_fen)):
+            fen[key] += amount
+    rows.sort(key=lambda r: (r["village"], r["id_number"]))
+    total = {c: "" for c in PAYABLE_COLUMNS} | {"village": "total"} | {k: yuan(v) for k, v in fen.items()}
+    total["subsidy_mark"] = sum(r["subsidy_mark"] for r in rows)  # the subsidised persons
+    undetermined = sum(1 for r in rows if r["payable_undetermined"])
+    warnings = [f"{undetermined} person(s) owe an amount the notice leaves undetermined: collect at most the payable"
+                " shown, and settle the rest when the rule is known"] if undetermined else []
+    return {"region": region, "year": year, "as_of": on.isoformat(), "persons": len(rows), "rows": rows,
+            "total": total, "warnings": warnings}
+
+
 REPORTS = {
     "enrollment": (enrollment_report, ENROLLMENT_COLUMNS),
     "subsidies": (subsidies_report, SUBSIDY_COLUMNS),
     "collections": (collections_report, COLLECTION_COLUMNS),
     "unenrolled-assisted": (unenrolled_assisted_report, UNENROLLED_COLUMNS),
+    "payable": (payable_report, PAYABLE_COLUMNS),
 }

@@ -35,6 +35,7 @@ from projections.intervals import OPEN, OPEN_DAY, ROOT, fork, micros
 PERSON_EVENTS = (
     ev.PersonRegistered, ev.RegistrationCorrected, ev.IdentityCertified, ev.IdentityEnded, ev.Enrolled,
     ev.TierChanged, ev.SubsidyGranted, ev.PaymentRecorded, ev.PaymentVoided, ev.EnrollmentCancelled,
+    ev.CoverageElsewhereRecorded,
 )
 
 ASSISTED = 0  # the "year" of a person-level row: an assisted person's categories, enrolled or not
@@ -57,6 +58,7 @@ class YearFacts(NamedTuple):
     name: str  # for the outreach list of assisted persons (ASSISTED rows only)
     id_mask: str
     undetermined: int  # paid, but the policy gives no rule for the case (SPEC Decision 12)
+    elsewhere: str  # cover held elsewhere, "first:last" day ordinals, space-separated (ASSISTED rows only)
 
 
 class PaymentFacts(NamedTuple):
@@ -85,6 +87,15 @@ class Row(NamedTuple):
 TEXT_IN_ROW = 200
 
 
+def held_elsewhere(spans: str, first: int, last: int) -> bool:
+    """Whether the spans of an ASSISTED row's `elsewhere` hold any day from `first` to `last`."""
+    for span in spans.split():
+        lo, hi = span.split(":")
+        if int(lo) <= last and int(hi) >= first:
+            return True
+    return False
+
+
 def fit(text: str) -> str:
     """Text as a row can hold it. The ledger refuses NUL and over-long text when it is recorded,
     but the projection must survive any event already stored: PostgreSQL cannot hold a NUL, nor
@@ -102,8 +113,10 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
     years: list[YearFacts] = []
     payments: list[PaymentFacts] = []
     if held:
+        elsewhere = " ".join(f"{c.from_on.toordinal()}:{c.to_on.toordinal() if c.to_on else OPEN_DAY}"
+                             for c in person.elsewhere)
         years.append(_year((ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, fit(person.name),
-                            mask(person.id_number), 0)))
+                            mask(person.id_number), 0, elsewhere)))
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
         live = view.enrolled
@@ -115,7 +128,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             held,
             s.funder if s else "",
             policy_by_id(view.policy).funders.get(s.funder, s.funder) if s and view.policy else "",
-            s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined),
+            s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined), "",
         )))
         for p in enrollment.payments.values():
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],

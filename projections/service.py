@@ -27,7 +27,7 @@ class Reports:
         """One report; everything recorded before the request is in it (the projection catches
         up first, which costs nothing when a follower already keeps it current)."""
         self.follower.catch_up()
-        source = ViewSource(self.views, known_at)
+        source = ViewSource(self.views, known_at, self.store)
         if kind == "enrollment":
             return enrollment_report(source, region, year, on, targets.find(self.store, region, year, known_at))
         compute, _ = REPORTS[kind]

@@ -405,3 +405,27 @@ def test_an_unenrolled_qijiang_baby_is_covered_through_an_enrolled_mother(api):
     assert mother[:6] in body["covered_through"] and mother not in json.dumps(body, ensure_ascii=False)
     assert coverage(api, baby, on="2021-03-31")["covered_on"] is False
     assert coverage(api, other_baby, on="2021-04-01")["coverage_status"] == "not_covered"
+
+
+CX_SUBSIDISED_LATE = ID("53230119800303026", "X")
+CX_SUBSIDISED_IN_TIME = ID("53230119800303027", "8")
+
+
+def test_a_subsidy_granted_after_chuxiongs_window_names_the_missing_rule(api):
+    """004: 「城乡居民在上述集中缴费期后不得补缴」 binds the resident's own payment; 「对已参保的特困供养人员…
+    按280元予以资助」 subsidises persons already enrolled, and no sentence says from when a subsidy granted
+    after the window (closing 2021-02-28) covers. Enrolled on 2020-10-01, 特困 certified on 2021-03-15:
+    the fund meets the whole 280.00 and the cover is undetermined, named, never "not covered".
+    Certified on 2021-02-01, inside the window: covered from 2021-01-01."""
+    for idn, certified in ((CX_SUBSIDISED_LATE, "2021-03-15"), (CX_SUBSIDISED_IN_TIME, "2021-02-01")):
+        register(api, id_number=idn, region=CHUXIONG)
+        enroll(api, idn, enrolled_on="2020-10-01")
+        r = api.post(f"/v1/persons/{idn}/identities", json={"category": "tekun", "action": "certify",
+                                                             "effective_on": certified}, headers=h(api, "bureau"))
+        assert r.status_code == 201, r.text
+    late = coverage(api, CX_SUBSIDISED_LATE, on="2021-06-01")
+    assert (late["status"], late["individual_payable"], late["subsidy"]["amount"]) == ("paid", "0.00", "280.00")
+    assert late["coverage_status"] == "undetermined" and late["covered_on"] is None
+    assert "subsidy granted on 2021-03-15, after the window" in late["undetermined_because"]
+    in_time = coverage(api, CX_SUBSIDISED_IN_TIME, on="2021-06-01")
+    assert (in_time["coverage_status"], in_time["benefit_start"], in_time["covered_on"]) == ("covered", "2021-01-01", True)

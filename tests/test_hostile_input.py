@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A number whose check character is the standard's own worked example (SPEC.md), not computed here.
 SPEC_ID = "11010519491231002X"
 REGIONS = ["500110", "500114", "500237103", "430623110", "532301"]
-REPORT_KINDS = ["enrollment", "subsidies", "collections", "unenrolled-assisted"]
+REPORT_KINDS = ["enrollment", "subsidies", "collections", "unenrolled-assisted", "payable"]
 
 
 def every_report_answers(api) -> None:
