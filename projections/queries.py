@@ -100,13 +100,16 @@ class ViewSource:
         assisted, params = self._believed(self.views.person_rows, "person, region, id_mask, name, categories, elsewhere",
                                           (ASSISTED,), region, on)
         enrolled, more = self._believed(self.views.person_rows, "person, enrolled, paid", (year,), region, on)
-        sql = (f"SELECT a.region, a.id_mask, a.name, a.categories, coalesce(e.enrolled, 0), a.elsewhere"
-               f" FROM ({assisted}) AS a LEFT JOIN ({enrolled}) AS e ON e.person = a.person"
-               " WHERE coalesce(e.paid, 0) = 0")
+        # Two scans joined here: the database, asked to join the two unions, looped over one per
+        # row of the other (minutes at a county's size, bench/RESULTS.md).
+        standing = {person: (enrolled, paid) for person, enrolled, paid in self.views.query(enrolled, more)}
         first, last = max(on, date(year, 1, 1)).toordinal(), date(year, 12, 31).toordinal()
-        return [(village, id_mask, name, categories, "enrolled_unpaid" if enrolled else "not_enrolled")
-                for village, id_mask, name, categories, enrolled, elsewhere in self.views.query(sql, [*params, *more])
-                if not (elsewhere and held_elsewhere(elsewhere, first, last))]
+        found = []
+        for person, village, id_mask, name, categories, elsewhere in self.views.query(assisted, params):
+            is_enrolled, paid = standing.get(person, (0, 0))
+            if not paid and not (elsewhere and held_elsewhere(elsewhere, first, last)):
+                found.append((village, id_mask, name, categories, "enrolled_unpaid" if is_enrolled else "not_enrolled"))
+        return found
 
     def payable(self, region: str, year: int, on: date) -> Iterator[tuple[Person, CoverageView]]:
         """Each enrollment not cancelled on D: the rows choose the persons, and their events, read in
