@@ -172,6 +172,9 @@ def _cancelled(p: Person, e: ev.EnrollmentCancelled) -> None:
 
 
 def _elsewhere(p: Person, e: ev.CoverageElsewhereRecorded) -> None:
+    # The same cover (scheme, region, first day) recorded again restates it: typically its last
+    # day, once a cover recorded as continuing has ended.
+    p.elsewhere = [c for c in p.elsewhere if (c.scheme, c.region, c.from_on) != (e.scheme, e.region, e.from_on)]
     p.elsewhere.append(e)
 
 

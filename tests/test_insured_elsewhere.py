@@ -49,6 +49,18 @@ def test_an_enrollment_overlapping_employee_cover_is_refused_naming_it(api):
     assert event_count(api.ledger) == before
 
 
+def test_a_cover_recorded_as_continuing_is_ended_by_recording_its_last_day(api):
+    """Employee cover from 2020-06-01, continuing, refuses the 2021 enrollment; the same cover recorded
+    again with its last day, 2020-12-31, restates it, and the enrollment is taken."""
+    register(api, id_number=MOVED_IN)
+    assert elsewhere(api, MOVED_IN).status_code == 201
+    assert_problem(enroll(api, MOVED_IN), 409, "year")
+    r = elsewhere(api, MOVED_IN, to="2020-12-31")
+    assert r.status_code == 201, r.text
+    assert [(c["from"], c["to"]) for c in r.json()["coverage_elsewhere"]] == [("2020-06-01", "2020-12-31")]
+    assert enroll(api, MOVED_IN).status_code == 201
+
+
 @pytest.mark.parametrize("to, enrolled_on, status", [
     ("2020-12-31", "2020-11-01", 201),  # ended before the coverage year: no overlap
     ("2021-01-01", "2020-11-01", 409),  # one day of 2021 overlaps
