@@ -23,6 +23,12 @@ def first_of_next_month(day: date) -> date:
     return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
 
 
+def rest_of_year(day: date, year: int) -> tuple[date, date]:
+    """The days of coverage year `year` from `day` on (all of it, for a day before it begins): what
+    cover held elsewhere must not overlap for an enrollment on `day` (不得重复参保)."""
+    return max(day, date(year, 1, 1)), date(year, 12, 31)
+
+
 def end_of_february(year: int) -> date:
     """Computed, never written down: 2024-02-29 in a leap year."""
     return date(year, 2, calendar.monthrange(year, 2)[1])

@@ -25,7 +25,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from domain import events as ev
 from domain.categories import resolve_category
 from domain.coverage import CoverageView, describe_elsewhere, enrollment_view, outstanding_fen
-from domain.dates import at_china_midnight, china_date, now
+from domain.dates import at_china_midnight, china_date, now, rest_of_year
 from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.groupcommit import GroupCommit
 from domain.idnumber import DOCUMENT_TYPES, EARLIEST_BIRTH, mask, normalise_document, parse_resident_id
@@ -587,7 +587,7 @@ class Ledger:
     def _not_insured_elsewhere(person: Person, policy: Any, year: int, day: date) -> None:
         """「不得重复参保」: cover held elsewhere on any day of the year still ahead refuses the
         enrollment, naming it, unless the policy takes it with a warning (the answer then says so)."""
-        held = person.elsewhere_during(max(day, date(year, 1, 1)), date(year, 12, 31))
+        held = person.elsewhere_during(*rest_of_year(day, year))
         if held and policy.elsewhere.rule == "refuse":
             raise Conflict(
                 f"already insured elsewhere for {year}: {describe_elsewhere(held[0])}; 不得重复参保"

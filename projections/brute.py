@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from domain.coverage import CoverageView, enrollment_view
-from domain.dates import china_date
+from domain.dates import china_date, rest_of_year
 from domain.idnumber import mask
 from domain.person import Person
 from domain.policy import policy_by_id
@@ -70,8 +70,7 @@ class PeopleSource:
         for person in self._in(region):
             held = person.categories_held(on)
             view = enrollment_view(person, year, on)
-            if held and view.status != "paid" and not person.elsewhere_during(max(on, date(year, 1, 1)),
-                                                                                date(year, 12, 31)):
+            if held and view.status != "paid" and not person.elsewhere_during(*rest_of_year(on, year)):
                 found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held)),
                               "enrolled_unpaid" if view.enrolled else "not_enrolled"))
         return found

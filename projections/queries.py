@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from uuid import UUID
 
 from domain.coverage import CoverageView, enrollment_view
+from domain.dates import rest_of_year
 from domain.person import Person, fold
 from domain.store import EventStore
 from projections.intervals import OPEN, micros, path
@@ -103,7 +104,7 @@ class ViewSource:
         # Two scans joined here: the database, asked to join the two unions, looped over one per
         # row of the other (minutes at a county's size, bench/RESULTS.md).
         standing = {person: (enrolled, paid) for person, enrolled, paid in self.views.query(enrolled, more)}
-        first, last = max(on, date(year, 1, 1)).toordinal(), date(year, 12, 31).toordinal()
+        first, last = (d.toordinal() for d in rest_of_year(on, year))
         found = []
         for person, village, id_mask, name, categories, elsewhere in self.views.query(assisted, params):
             is_enrolled, paid = standing.get(person, (0, 0))
