@@ -33,7 +33,7 @@ class Source(Protocol):
     def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]: ...
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]: ...
     def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]: ...
-    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str]]: ...
+    def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]: ...
     def payable(self, region: str, year: int, on: date) -> Iterable[tuple[Person, CoverageView]]: ...
 
 
@@ -55,12 +55,12 @@ def mark_targets(row: dict[str, Any], targets: Targets | None) -> None:
     """below_target: the paid count under the target number, or the paid share of the population
     under the policy's rate; assisted_below_target: assisted persons not all (per the policy's
     share) enrolled and paid. None where no target applies. Compared exactly, in decimals."""
-    rate = Decimal(targets.rate_of_population) if targets and targets.rate_of_population else None
+    share = Decimal(targets.rate_of_population) if targets and targets.rate_of_population else None
     checks = []
     if row["target"]:
         checks.append(row["paid"] < row["target"])
-    if rate is not None and row["population"]:
-        checks.append(Decimal(row["paid"]) < rate * row["population"])
+    if share is not None and row["population"]:
+        checks.append(Decimal(row["paid"]) < share * row["population"])
     row["below_target"] = any(checks) if checks else None
     assisted = Decimal(targets.assisted) if targets and targets.assisted else None
     row["assisted_below_target"] = (Decimal(row["assisted_enrolled"]) < assisted * row["assisted"]

@@ -57,6 +57,9 @@ COVERED = {
 }
 
 
+# The person rows' latest facts: a table without one of them is of an older shape.
+SHAPE_COLUMNS = ("undetermined", "elsewhere")
+
 LEFT_OF_ROOT = f"node < {ROOT}"  # the closed rows' index condition, which its queries repeat word for word
 
 
@@ -97,10 +100,14 @@ def _all_tables(postgres: bool) -> list[str]:
             _REPLACED % (("uuid", "int8") if postgres else ("TEXT", "INTEGER"))]
 
 
+def _index_name(statement: str) -> str:
+    return statement.split()[5]  # CREATE INDEX IF NOT EXISTS <name> ON ...
+
+
 def _index_statements(postgres: bool, names: list[str] | None = None) -> list[str]:
     """The CREATE INDEX statements of the tables: all of them, or those of the indexes named."""
     found = [st for st in _all_tables(postgres) if st.startswith("CREATE INDEX")]
-    return found if names is None else [st for st in found if st.split()[5] in names]
+    return found if names is None else [st for st in found if _index_name(st) in names]
 
 
 TREE_INDEXES = [f"{t}_believed_{b}" for t in ("person_rows", "payment_rows") for b in ("closed", "lower")]
@@ -230,6 +237,10 @@ class ViewStore:
             c.execute(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?", (column,))
         return c.fetchone() is not None
 
+    def _of_this_shape(self, c: Any) -> bool:
+        """The person rows carry every fact the reports now read (older rows cannot be completed)."""
+        return all(self._has_column(c, "person_rows", column) for column in SHAPE_COLUMNS)
+
     def _is_current(self, c: Any) -> bool:
         """The tables of this version's shape, with its indexes and none of the retired ones."""
         if self.postgres:
@@ -237,9 +248,8 @@ class ViewStore:
         else:
             c.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
         indexes = {row[0] if not isinstance(row, dict) else row["indexname"] for row in c.fetchall()}
-        wanted = {st.split()[5] for st in _index_statements(self.postgres)}
-        return (wanted <= indexes and not indexes & set(RETIRED_INDEXES)
-                and all(self._has_column(c, "person_rows", column) for column in ("undetermined", "elsewhere"))
+        wanted = {_index_name(st) for st in _index_statements(self.postgres)}
+        return (wanted <= indexes and not indexes & set(RETIRED_INDEXES) and self._of_this_shape(c)
                 and all(self._has_column(c, table, "loaded") for table in ("person_rows", "payment_rows")))
 
     def _migrate(self) -> None:
@@ -265,7 +275,7 @@ class ViewStore:
         with self.recorder.datastore.transaction(commit=True) as c:
             for index in RETIRED_INDEXES:
                 c.execute(f"DROP INDEX IF EXISTS {self.schema}{index}")
-            if not all(self._has_column(c, "person_rows", column) for column in ("undetermined", "elsewhere")):
+            if not self._of_this_shape(c):
                 log.warning("the report projection's rows are of an older shape: they are made again from the log")
                 for table in ("person_rows", "payment_rows", "replaced_persons"):
                     c.execute(f"DROP TABLE IF EXISTS {self.schema}{table}")
