@@ -30,7 +30,9 @@ class PeopleSource:
             view = enrollment_view(person, year, on)
             enrolled = view.enrolled
             paid = view.status == "paid"
-            assisted = bool(person.categories_held(on))
+            # Insured elsewhere over the rest of the year and not paid here: not 应保 (SPEC Decision 15).
+            assisted = bool(person.categories_held(on)) and (
+                paid or not person.elsewhere_during(*rest_of_year(on, year)))
             figures = {"enrolled": int(enrolled), "paid": int(paid), "covered": int(view.covered_on(on)),
                        "undetermined": int(view.is_undetermined), "assisted": int(assisted),
                        "assisted_enrolled": int(assisted and paid)}

@@ -65,7 +65,26 @@ class ViewSource:
             else:
                 c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
                          assisted_enrolled=int(assisted_paid))
+        for village, _ in self._assisted_insured_elsewhere(region, year, on):
+            c = counts[village[:width]]
+            c["assisted"] -= 1  # not 应保 here (SPEC Decision 15)
+            if c.keys() == {"assisted"} and not c["assisted"]:
+                del counts[village[:width]]  # only such persons, and none with the year's rows: no row
         return counts
+
+    def _assisted_insured_elsewhere(self, region: str, year: int, on: date) -> list[tuple[str, Any]]:
+        """(village, person) of assisted persons insured elsewhere over the rest of the year and not
+        paid here: few, so they are found apart from the counts, which stay in the covering index."""
+        assisted, params = self._believed(self.views.person_rows, "person, region, elsewhere", (ASSISTED,), region, on)
+        first, last = (d.toordinal() for d in rest_of_year(on, year))
+        held = {person: village for person, village, elsewhere in
+                self.views.query(f"SELECT person, region, elsewhere FROM ({assisted}) AS a WHERE elsewhere <> ''", params)
+                if held_elsewhere(elsewhere, first, last)}
+        if not held:
+            return []
+        rows, more = self._believed(self.views.person_rows, "person, paid", (year,), region, on)
+        paid = {person for person, p in self.views.query(rows, more) if p and person in held}
+        return [(village, person) for person, village in held.items() if person not in paid]
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
         rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, paid",

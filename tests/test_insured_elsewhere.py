@@ -112,7 +112,8 @@ def test_cover_found_after_enrollment_is_a_refund_ground(api):
 
 def test_an_assisted_person_insured_elsewhere_is_not_unenrolled_assisted(api):
     """Two 低保 persons, neither enrolled: the one with employee cover over 2021 leaves the 应保未保
-    list (as of 2021-03-01); the other stays. As of 2020-05-31, before the cover began, both are listed."""
+    list (as of 2021-03-01) and the assisted count the enrollment report measures against; the other
+    stays. As of 2020-05-31, before the cover began, both are listed and counted."""
     for idn in (ASSISTED, ASSISTED_TOO):
         register(api, id_number=idn)
         api.post(f"/v1/persons/{idn}/identities", json={"category": "dibao", "action": "certify",
@@ -127,6 +128,14 @@ def test_an_assisted_person_insured_elsewhere_is_not_unenrolled_assisted(api):
 
     assert listed("2021-03-01") == [ASSISTED_TOO[-4:]]
     assert listed("2020-05-31") == sorted([ASSISTED[-4:], ASSISTED_TOO[-4:]])
+
+    def assisted(as_of):  # the enrollment report's denominator of the assisted rate
+        r = api.get("/v1/reports/enrollment", params={"region": "500110", "year": 2021, "as_of": as_of},
+                    headers=h(api, "auditor"))
+        assert r.status_code == 200, r.text
+        return r.json()["total"]["assisted"]
+
+    assert (assisted("2021-03-01"), assisted("2020-05-31")) == (1, 2)
 
 
 @pytest.mark.parametrize("body, field", [
