@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, NotFound
 from domain.events import Event
 from domain.dates import now
 from domain.ledger import Actor, Ledger
-from domain.person import claim_id
+from domain.person import Person, claim_id
 from domain.text import optional_text
 
 ROLES = ("collector", "bureau", "auditor", "admin")
@@ -156,3 +156,30 @@ class Tokens:
                     rows[e.name]["revoked_at"] = e.recorded_at.isoformat()
             start = page[-1].id + 1
         return list(rows.values())
+
+
+# -- what a caller may do: the same checks for the HTTP API and the console --------------------
+
+WRITERS = ("collector", "bureau", "admin")
+BUREAU = ("bureau", "admin")
+READERS = ("collector", "bureau", "auditor", "admin")
+PAYABLE_READERS = ("bureau", "auditor", "admin")  # the 应征缴明细 carries full identity numbers
+
+
+def allow(who: Caller, roles: tuple[str, ...], what: str) -> None:
+    if who.role not in roles:
+        raise Forbidden(f"a {who.role} token may not {what}", None, "role")
+
+
+def in_scope(who: Caller, region: str) -> None:
+    """A region the caller asked about by its code: naming it back tells them nothing new."""
+    if not who.may_touch(region):
+        raise Forbidden(
+            f"region {region} is outside this token's regions ({', '.join(who.regions)})", "region", "region_scope"
+        )
+
+
+def person_readable(who: Caller, person: Person) -> None:
+    """Reads of a person outside the caller's regions say nothing about them, not even where they are."""
+    if not who.may_touch(person.region):
+        raise Forbidden(OUTSIDE_SCOPE, "id_number", "region_scope")

@@ -81,7 +81,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from api.app import history_row
+    from api.services.persons import history_row
 
     ledger = _ledger()
     _, events = ledger.events_of(args.id_number)
@@ -100,7 +100,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from api.demo import YEAR, plan, record_all
+    from api.services.demo import YEAR, plan, record_all
     from projections.service import Reports
 
     ledger = _ledger()
@@ -192,7 +192,7 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
 def cmd_targets_load(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from api.target_import import parse_table
+    from api.services.target_import import parse_table
     from projections import targets
 
     path = Path(args.file)
@@ -271,7 +271,7 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from api.collection_import import REPORT_COLUMNS, Importer
+    from api.services.collection_import import REPORT_COLUMNS, Importer
     from projections.export import write_csv_row
 
     ledger = _ledger()

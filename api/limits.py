@@ -1,9 +1,15 @@
 """Request bodies over 1 MiB get 413 without being read whole, and a JSON body that names a key
-twice gets 400 (pure ASGI, before FastAPI)."""
+twice gets 400 (pure ASGI, before FastAPI). Uploaded files are counted as they are spooled to disk."""
 
 from __future__ import annotations
 
 import json
+import tempfile
+from typing import IO
+
+from starlette.requests import Request
+
+from domain.errors import InvalidInput, LedgerError
 
 MAX_BODY = 1024 * 1024
 # Paths that take files: not buffered here, only refused early when they say they are too large.
@@ -92,3 +98,33 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class TooLarge(LedgerError):
+    kind = "too_large"
+
+
+async def spool_upload(request: Request, limit: int) -> IO[bytes]:
+    """The file, from a multipart field `file` or the raw body, spooled to disk past 8 MiB."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    seen = 0
+
+    def keep(chunk: bytes) -> None:
+        nonlocal seen
+        seen += len(chunk)
+        if seen > limit:
+            raise TooLarge(f"the file is larger than {limit // (1024 * 1024)} MiB", "file", "too_large")
+        spool.write(chunk)
+
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("send the file (CSV or XLSX) in the multipart field 'file'", "file", "required")
+        while chunk := await upload.read(1024 * 1024):
+            keep(chunk)
+    else:
+        async for chunk in request.stream():
+            keep(chunk)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]

@@ -107,7 +107,7 @@ def run_wrk(url: str, token: str, script: Path, ids_file: Path, concurrency: int
 
 
 def populate(env: dict[str, str], ids_file: Path) -> None:
-    from api.demo import _id_number  # noqa: PLC2701 - the demo's generator of valid numbers
+    from api.services.demo import _id_number  # noqa: PLC2701 - the demo's generator of valid numbers
     import random
 
     from domain.ledger import Actor, Ledger

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
-from api.demo import YEAR, plan, record, record_all  # noqa: E402
+from api.services.demo import YEAR, plan, record, record_all  # noqa: E402
 from bench.results import machine, write_section  # noqa: E402
 from domain.ledger import Ledger  # noqa: E402
 

@@ -31,7 +31,7 @@ PER_PERSON = 10
 def people(n: int) -> list[str]:
     import random
 
-    from api.demo import _id_number
+    from api.services.demo import _id_number
 
     rng, used = random.Random(11), set()
     return [_id_number(rng, date(1950 + i % 50, 1 + i % 12, 1 + i % 28), used) for i in range(n)]

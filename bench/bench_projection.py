@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.demo import plan, record_all  # noqa: E402
+from api.services.demo import plan, record_all  # noqa: E402
 from bench.results import ledger_env, machine, pg_schema, write_section  # noqa: E402
 from domain.dates import now  # noqa: E402
 from domain.ledger import Actor, Ledger  # noqa: E402

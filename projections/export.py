@@ -82,3 +82,13 @@ def to_xlsx(report: dict[str, Any], columns: list[str], title: str) -> bytes:
             text(notes, r, 0, warning)
     book.close()
     return buffer.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(report: dict[str, Any], fmt: str, columns: list[str], name: str) -> tuple[bytes, str, str]:
+    """(body, media type, file name) of a report as a CSV or XLSX file."""
+    if fmt == "csv":
+        return to_csv(report, columns), "text/csv; charset=utf-8", f"{name}.csv"
+    return to_xlsx(report, columns, name), XLSX, f"{name}.xlsx"

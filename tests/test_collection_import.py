@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from api.collection_import import FileProblem, Importer
+from api.services.collection_import import FileProblem, Importer
 from conftest import CLERK, event_count, make_id
 from domain.dates import CHINA
 from domain.ledger import Ledger

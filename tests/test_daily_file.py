@@ -20,7 +20,7 @@ import xlsxwriter
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from api.daily_file import FileProblem, decide_encoding, read_rows
+from api.services.daily_file import FileProblem, decide_encoding, read_rows
 from conftest import BUREAU, ledger_environ
 from test_api import h
 from test_hostile_input import HEADER, daily_file, seed_people, stored_payments

@@ -1,6 +1,6 @@
 """The tax bureau's daily collection file (楚雄 notice §六(三)): post and reconcile its rows.
 
-The file (CSV in UTF-8 or GB18030, or a spreadsheet; see api/daily_file.py) is read as a stream,
+The file (CSV in UTF-8 or GB18030, or a spreadsheet; see api/services/daily_file.py) is read as a stream,
 a chunk of rows at a time: each chunk is posted in one transaction, each row all-or-nothing and
 idempotently, keyed by its transaction id (the same id posted through the API is the same
 payment). Every row gets exactly one outcome; bad rows never block good ones, and a row about a
@@ -10,6 +10,7 @@ written and nothing said about the person.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections import Counter
@@ -20,7 +21,8 @@ from typing import IO, Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from api.daily_file import REQUIRED, FileProblem, SourceRow, read_rows
+from api.auth import Caller
+from api.services.daily_file import REQUIRED, FileProblem, SourceRow, read_rows
 from domain.dates import CHINA
 from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.idnumber import mask, parse_resident_id
@@ -334,3 +336,11 @@ def _with(r: RowResult, outcome: str, message: str) -> RowResult:
 
 
 REPORT_COLUMNS = ["line", "outcome", "message", "transaction_id", "id_number", "amount", "channel", "collection_point", "payment_id"]
+
+
+def import_file(ledger: Ledger, who: Caller, upload: IO[bytes], out: IO[bytes]) -> Summary:
+    """Import one file as `who`, writing each row's outcome to `out` as a line of JSON."""
+    def emit(result: RowResult) -> None:
+        out.write(json.dumps(result.public(), ensure_ascii=False).encode() + b"\n")
+
+    return Importer(ledger, actor_name=who.name, role=who.role, regions=who.regions).run_file(upload, emit)

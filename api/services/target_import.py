@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
-from api.daily_file import decide_encoding
+from api.services.daily_file import decide_encoding
 from domain import events as ev
 from domain.dates import now
 from domain.errors import InvalidInput

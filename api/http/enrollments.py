@@ -1,0 +1,67 @@
+"""Enrollments and payments: enroll, pay (idempotent), cancel, void."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse
+
+from api import problems
+from api.http.deps import BUREAU, WRITERS, TheLedger, Who, allow
+from api.schemas import Cancel, Enroll, EnrollmentOut, Pay, PaymentOut, VoidPayment
+from domain.errors import InvalidInput
+
+router = APIRouter()
+responses = problems.PROBLEM_RESPONSES
+_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+
+@router.post("/v1/enrollments", status_code=201, response_model=EnrollmentOut, tags=["writes"],
+             responses={200: {"model": EnrollmentOut, "description": "already enrolled so, unchanged"},
+                        **{s: responses[s] for s in (403, 404, 409, 413, 422)}})
+def enroll(body: Enroll, who: Who, ledger: TheLedger, response: Response) -> dict[str, Any]:
+    """Enroll a person for a coverage year (or change the tier before anything is paid)."""
+    allow(who, WRITERS, "enroll persons")
+    _, outcome = ledger.enroll(who.actor, **body.model_dump())
+    response.status_code = 200 if outcome == "unchanged" else 201
+    return ledger.coverage(body.id_number, body.year).to_api()
+
+
+@router.post("/v1/payments", status_code=201, response_model=PaymentOut, tags=["writes"],
+             responses={201: {"description": "recorded; on a replay the first answer, with Idempotent-Replayed: true"},
+                        **{s: responses[s] for s in (403, 404, 409, 413, 422)}})
+def pay(body: Pay, who: Who, ledger: TheLedger, idempotency_key: Annotated[str | None, Header(
+        description="1-255 printable characters, scoped to the caller's collection point")] = None) -> JSONResponse:
+    """Record a contribution payment. Retried with the same Idempotency-Key, it posts once."""
+    allow(who, WRITERS, "record payments")
+    if idempotency_key is None or not _KEY.fullmatch(idempotency_key):
+        raise InvalidInput("is required: 1 to 255 printable characters", "Idempotency-Key", "idempotency_key")
+    data = body.model_dump()
+    fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    result = ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data)
+    # A replay answers as the ledger did right after the first request's events.
+    view = result.view or ledger.coverage_at_version(result.person_id, body.year, result.person_version)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse({"payment_id": result.payment_id, "enrollment": view.to_api()}, 201, headers=headers)
+
+
+@router.post("/v1/enrollments/{id_number}/{year}/cancel", status_code=201, response_model=EnrollmentOut,
+             tags=["writes"], responses={s: responses[s] for s in (403, 404, 409, 413, 422)})
+def cancel(id_number: str, year: int, body: Cancel, who: Who, ledger: TheLedger) -> dict[str, Any]:
+    """End an enrollment (bureau); the refund is decided by the policy."""
+    allow(who, BUREAU, "cancel enrollments")
+    ledger.cancel(who.actor, id_number=id_number, year=year, **body.model_dump())
+    return ledger.coverage(id_number, year).to_api()
+
+
+@router.post("/v1/persons/{id_number}/payments/{payment_id}/void", status_code=201, response_model=EnrollmentOut,
+             tags=["writes"], responses={s: responses[s] for s in (403, 404, 413)})
+def void(id_number: str, payment_id: str, body: VoidPayment, who: Who, ledger: TheLedger) -> dict[str, Any]:
+    """Correct a payment posted in error (bureau). The original event stays; the correction references it."""
+    allow(who, BUREAU, "correct payments")
+    year = ledger.void_payment(who.actor, id_number=id_number, payment_id=payment_id, reason=body.reason)
+    return ledger.coverage(id_number, year).to_api()

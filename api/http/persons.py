@@ -1,0 +1,93 @@
+"""Persons: registration, identity categories, cover held elsewhere, coverage and history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api import problems
+from api.http.deps import BUREAU, READERS, WRITERS, TheLedger, Who, allow, person_readable
+from api.schemas import (
+    CategoriesOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, HistoryOut, IdentityChange, Moment,
+    PersonOut, RegisterPerson,
+)
+from api.services.persons import history_row, person_out
+from domain.categories import chinese_name
+from domain.dates import china_date
+
+router = APIRouter()
+responses = problems.PROBLEM_RESPONSES
+
+
+@router.post("/v1/persons", status_code=201, response_model=PersonOut, tags=["writes"],
+             responses={200: {"model": PersonOut, "description": "the identical registration again"},
+                        **{s: responses[s] for s in (403, 409, 413, 422)}})
+def register(body: RegisterPerson, who: Who, ledger: TheLedger, response: Response) -> dict[str, Any]:
+    """Register (or confirm) a person."""
+    allow(who, WRITERS, "register persons")
+    person, created = ledger.register(who.actor, **body.model_dump())
+    response.status_code = 201 if created else 200
+    return person_out(person)
+
+
+@router.post("/v1/persons/{id_number}/identities", status_code=201, response_model=CategoriesOut, tags=["writes"],
+             responses={s: responses[s] for s in (403, 404, 409, 413)})
+def identities(id_number: str, body: IdentityChange, who: Who, ledger: TheLedger,
+               document_type: str = "resident_id") -> dict[str, Any]:
+    """Certify or end an identity category (bureau)."""
+    allow(who, BUREAU, "change identity categories")
+    person = ledger.change_identity(who.actor, id_number=id_number, document_type=document_type, **body.model_dump())
+    today = china_date(ledger.clock())
+    held = [s for s in person.categories if s.ended_on is None or s.ended_on > today]
+    return {"id_number": person.id_number, "categories": [
+        {"category": s.category, "name": chinese_name(s.category), "since": s.certified_on, "department": s.department}
+        for s in held
+    ]}
+
+
+@router.post("/v1/persons/{id_number}/prior-coverage", status_code=201, response_model=CoverageElsewhereOut,
+             response_model_by_alias=True, tags=["writes"],
+             responses={200: {"model": CoverageElsewhereOut, "description": "the same fact again, unchanged"},
+                        **{s: responses[s] for s in (403, 404, 409, 413)}})
+def coverage_elsewhere(id_number: str, body: CoverageElsewhere, who: Who, ledger: TheLedger, response: Response,
+                       document_type: str = "resident_id") -> dict[str, Any]:
+    """Record cover held elsewhere (职工医保, another 统筹区) or before the ledger held the person
+    (bureau): an enrollment overlapping it is refused (不得重复参保), it is a refund ground, and the
+    person is not 应保未保 while it lasts."""
+    allow(who, BUREAU, "record cover held elsewhere")
+    person, created = ledger.record_coverage_elsewhere(
+        who.actor, id_number=id_number, document_type=document_type, scheme=body.scheme, region=body.region,
+        from_on=body.from_, to_on=body.to, source=body.source, evidence=body.evidence)
+    response.status_code = 201 if created else 200
+    return {"id_number": person.id_number, "coverage_elsewhere": [
+        {"scheme": c.scheme, "region": c.region, "from_": c.from_on, "to": c.to_on, "source": c.source,
+         "evidence": c.evidence, "recorded_at": c.recorded_at.isoformat()} for c in person.elsewhere]}
+
+
+@router.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
+            tags=["reads"], responses={s: responses[s] for s in (403, 404)})
+def coverage(id_number: str, who: Who, ledger: TheLedger, year: Annotated[int, Query(ge=2000, le=2100)],
+             on: Annotated[Day | None, Query(description="the date tested against the benefit period, "
+                                             "computed from everything known at known_at")] = None,
+             as_of: Annotated[Day | None, Query(description="the answer as things stood on this date: "
+                                                "facts that took effect after it left out")] = None,
+             known_at: Moment | None = None, document_type: str = "resident_id") -> dict[str, Any]:
+    """The enrollment as the ledger knew it at `known_at` (default now): covered, not covered or
+    undetermined, on the date `on` when given."""
+    allow(who, READERS, "read coverage")
+    person = ledger.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
+    person_readable(who, person)
+    return ledger.coverage_of(person, year, on=on, as_of=as_of, known_at=known_at).answer(on)
+
+
+@router.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
+            responses={s: responses[s] for s in (403, 404)})
+def history(id_number: str, who: Who, ledger: TheLedger, known_at: Moment | None = None,
+            document_type: str = "resident_id") -> dict[str, Any]:
+    """Every event about the person, oldest first, with who recorded it, when and where."""
+    allow(who, READERS, "read history")
+    person = ledger.person(id_number, document_type=document_type)
+    person_readable(who, person)
+    _, events = ledger.events_of(id_number, document_type)
+    return {"events": [history_row(e) for e in events if known_at is None or e.recorded_at <= known_at]}
