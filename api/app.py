@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from api import logs, problems
+from api import console, logs, problems
 from api.auth import Tokens
 from api.http import enrollments, imports, persons, reports
 from api.limits import BodyLimit
@@ -55,4 +55,5 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit)
     for resource in (persons, enrollments, reports, imports):
         app.include_router(resource.router)
+    console.install(app)
     return app

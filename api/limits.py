@@ -14,7 +14,7 @@ from domain.errors import InvalidInput, LedgerError
 MAX_BODY = 1024 * 1024
 # Paths that take files: not buffered here, only refused early when they say they are too large.
 # The endpoint counts what it spools to disk.
-FILE_PATHS = {"/v1/imports/collections": 256 * 1024 * 1024}
+FILE_PATHS = {"/v1/imports/collections": 256 * 1024 * 1024, "/console/imports": 256 * 1024 * 1024}
 
 
 def _problem(detail: str) -> bytes:

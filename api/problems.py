@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -59,31 +60,45 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[-1] if loc else "body")
 
 
+# Paths answered for people rather than programs (the console): path prefix -> a function that
+# renders (request, status, detail, field) as a page instead of problem details.
+PAGES: dict[str, Callable[[Request, int, str, str | None], Response]] = {}
+
+
+def _page(request: Request, status: int, detail: str, field: str | None = None) -> Response | None:
+    for prefix, render in PAGES.items():
+        if request.url.path.startswith(prefix):
+            return render(request, status, detail, field)
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
-    async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
+    async def ledger_error(request: Request, exc: LedgerError) -> Response:
         status = STATUS.get(exc.kind, 422)
         errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-        return problem(status, str(exc), rule=exc.rule, errors=errors)
+        return _page(request, status, exc.message, exc.field) or problem(status, str(exc), rule=exc.rule, errors=errors)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is malformed"
-        return problem(400, detail, rule="malformed", errors=errors)
+        return _page(request, 400, detail) or problem(400, detail, rule="malformed", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path}"
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        return _page(request, exc.status_code, detail) or problem(exc.status_code, detail,
+                                                                   headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
-        return problem(500, "the ledger failed to answer; nothing was written by this request", rule="internal")
+    async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover - last resort
+        detail = "the ledger failed to answer; nothing was written by this request"
+        return _page(request, 500, detail) or problem(500, detail, rule="internal")
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
