@@ -123,6 +123,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         width = 19 - (len(label) + len(row["name"]) if row is not report["total"] else len(label))
         print(f"{label}{' ' * max(1, width)}{row['population']:>10,} {row['target']:>7,} {scaled:>10,} "
               f"{row['enrolled']:>8,} {row['paid']:>6,} {row['paid'] / scaled:>10.1%}")
+    if args.serve:
+        return _serve_demo(ledger, args)
+    return 0
+
+
+def _serve_demo(ledger, args: argparse.Namespace) -> int:
+    """The console on the demo's data: a bureau token for Qianjiang, then the web process."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import Tokens
+
+    name, token = Tokens(ledger).create("bureau", ["500114"], "QJ-bureau", None)
+    print()
+    print(f"Console: http://{args.host}:{args.port}/console  (token {name}: bureau, 500114)")
+    print(f"Sign in with this token (only its hash is stored): {token}")
+    uvicorn.run(create_app(ledger, follow=True), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -368,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2021)
     demo.add_argument("--batch", type=int, default=300, help="persons per transaction (default 300, about 1000 commands)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--serve", action="store_true", help="then serve the API and the console on the demo's data,"
+                      " with a bureau token for Qianjiang printed to sign in with")
+    demo.add_argument("--host", default="127.0.0.1", help="with --serve (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve (default 8000)")
     demo.set_defaults(func=cmd_demo)
 
     policy = sub.add_parser("policy", help="the policies: list, show ID, check").add_subparsers(dest="action", required=True)

@@ -152,7 +152,7 @@ def main() -> None:
                     lines += run(backend, args.scale, args.corrections, Path(d), schema)
             else:
                 lines += run(backend, args.scale, args.corrections, Path(d), None)
-    write_section("Report projection (issue 4)", lines)
+    write_section("Report projection", lines)
 
 
 if __name__ == "__main__":
