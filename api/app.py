@@ -7,6 +7,7 @@ ReDoc), since a bureau's network (医保专网) is often closed to the internet.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,30 +16,41 @@ from fastapi_offline import FastAPIOffline
 
 from api import console, logs, problems
 from api.auth import Tokens
-from api.http import enrollments, imports, persons, reports
+from api.http import enrollments, imports, log, persons, reports
 from api.limits import BodyLimit
 from domain.ledger import Ledger
 from projections.follower import Background
 from projections.service import Reports
+from projections.tlog import VerifiableLog, follow as follow_log
 
 problems.STATUS.update(unauthenticated=401, forbidden=403, too_large=413)
 
 
-def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
-    """The HTTP API and the console over one ledger. With `follow`, a background follower keeps the
-    report projection caught up while the app runs (`ledger serve`); reports catch up in any case."""
+def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: bool = True) -> FastAPI:
+    """The HTTP API and the console over one ledger. With `follow`, background threads keep the
+    report projection and (unless `keep_log` is off) the verifiable log caught up while the app runs
+    (`ledger serve`); reports and proofs catch up when asked in any case."""
     ledger = ledger or Ledger()
     report_service = Reports(ledger.store, ledger.env)
+    verifiable_log = VerifiableLog.of(ledger.store, ledger.env)
     logs.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         follower = Background(report_service.follower) if follow else None
+        stop = threading.Event()
+        log_thread = threading.Thread(target=follow_log, args=(verifiable_log, stop), name="verifiable-log",
+                                      daemon=True) if follow and keep_log else None
         if follower:
             follower.start()
+        if log_thread:
+            log_thread.start()
         yield
+        stop.set()
         if follower:
             follower.stop()
+        if log_thread:
+            log_thread.join(30)
 
     app = FastAPIOffline(
         lifespan=lifespan,
@@ -51,9 +63,10 @@ def create_app(ledger: Ledger | None = None, follow: bool = False) -> FastAPI:
     app.state.ledger = ledger
     app.state.tokens = Tokens(ledger)
     app.state.reports = report_service
+    app.state.log = verifiable_log
     problems.install(app)
     app.add_middleware(BodyLimit)
-    for resource in (persons, enrollments, reports, imports):
+    for resource in (persons, enrollments, reports, imports, log):
         app.include_router(resource.router)
     console.install(app)
     return app

@@ -330,6 +330,60 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+# -- the verifiable log ---------------------------------------------------------------------------
+
+
+def _log():
+    from projections.tlog import VerifiableLog
+
+    ledger = _ledger()
+    return VerifiableLog.of(ledger.store, ledger.env)
+
+
+def cmd_log_checkpoint(args: argparse.Namespace) -> int:
+    log = _log()
+    log.catch_up()
+    print(log.checkpoint().note, end="")
+    return 0
+
+
+def cmd_log_key(args: argparse.Namespace) -> int:
+    print(_log().signer.verifier_key())
+    return 0
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from projections.tlog import verify
+
+    log = _log()
+    log.catch_up()
+    started = time.perf_counter()
+    with tqdm(total=log.size(), unit="event", unit_scale=True, disable=args.quiet) as bar:
+        verdict = verify(log, progress=lambda n: bar.update(n - bar.n))
+    elapsed = time.perf_counter() - started
+    if not verdict.ok:
+        print(f"FAILED: {verdict.problem}")
+        return 1
+    print(f"verified: {verdict.checked:,} events, {verdict.checkpoints} kept checkpoints, in {elapsed:.1f} s"
+          f" ({verdict.checked / max(elapsed, 1e-9):,.0f} events/s)")
+    return 0
+
+
+def cmd_log_audit(args: argparse.Namespace) -> int:
+    from api.services.audit import audit
+
+    key = Path(args.key).read_text().strip() if Path(args.key).is_file() else args.key
+    token = args.token or os.environ.get("LEDGER_TOKEN", "")
+    if not token:
+        print("FAILED: give an auditor's token with --token or LEDGER_TOKEN")
+        return 1
+    result = audit(args.url, Path(args.checkpoint), key, token)
+    print(("" if result.ok else "FAILED: ") + result.message)
+    return 0 if result.ok else 1
+
+
 # -- serve and tokens -------------------------------------------------------------------------
 
 
@@ -338,7 +392,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    app = create_app(_ledger(), follow=True)
+    app = create_app(_ledger(), follow=True, keep_log=not args.without_log)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
     return 0
 
@@ -436,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument("--without-log", action="store_true",
+                       help="do not keep the verifiable log's tree up to date while serving (it catches up when"
+                            " proofs are asked for, or with `ledger log checkpoint`)")
     serve.set_defaults(func=cmd_serve)
 
     token = sub.add_parser("token", help="API tokens: create, list, revoke").add_subparsers(dest="action", required=True)
@@ -464,6 +521,21 @@ def build_parser() -> argparse.ArgumentParser:
     run = projections.add_parser("run", help="follow the log in this process (beside or instead of `serve`)")
     run.add_argument("--interval", type=float, default=1.0, help="seconds between polls when caught up")
     run.set_defaults(func=cmd_projections_run)
+
+    log = sub.add_parser("log", help="the verifiable log: checkpoint, key, verify, audit").add_subparsers(
+        dest="action", required=True)
+    log.add_parser("checkpoint", help="catch the tree up with the log and print a signed checkpoint").set_defaults(
+        func=cmd_log_checkpoint)
+    log.add_parser("key", help="the verifier key (name+key id+key)").set_defaults(func=cmd_log_key)
+    check = log.add_parser("verify", help="recompute every leaf and the tree; check every kept checkpoint")
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
+    check.set_defaults(func=cmd_log_verify)
+    outside = log.add_parser("audit", help="an outside auditor's check of a live server against a saved checkpoint")
+    outside.add_argument("--url", required=True, help="the ledger's address, e.g. http://127.0.0.1:8000")
+    outside.add_argument("--checkpoint", required=True, help="the saved checkpoint file (made on the first run)")
+    outside.add_argument("--key", required=True, help="the verifier key, or a file holding it")
+    outside.add_argument("--token", help="an auditor's token (default: LEDGER_TOKEN)")
+    outside.set_defaults(func=cmd_log_audit)
 
     targets = sub.add_parser("targets", help="target tables (任务分配表)").add_subparsers(dest="action", required=True)
     load = targets.add_parser("load", help="load a target table: CSV with region code, name, population, target")

@@ -185,10 +185,14 @@ class HistoryEvent(BaseModel):
     role: str
     collection_point: str | None
     data: dict
+    leaf_index: int | None = Field(None, description="with_proofs: the event's leaf in the verifiable log")
+    leaf: str | None = Field(None, description="with_proofs: the leaf bytes, base64 (docs/verifiable-log.md)")
+    inclusion: list[str] | None = Field(None, description="with_proofs: RFC 9162 inclusion proof against `checkpoint`")
 
 
 class HistoryOut(BaseModel):
     events: list[HistoryEvent]
+    checkpoint: str | None = Field(None, description="with_proofs: the signed checkpoint the proofs lead to")
 
 
 class EnrollmentRow(BaseModel):

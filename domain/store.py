@@ -133,6 +133,44 @@ class EventStore(Application):
             c.execute(statement, (start, stop, limit))
             return c.fetchall()
 
+    def read_records(self, start: int, limit: int) -> list[tuple[int, bytes, int, str, bytes]]:
+        """Stored events from notification id `start` on, at most `limit`, exactly as stored:
+        (notification id, originator id's 16 bytes, originator version, topic, state). The verifiable log's
+        leaves are made of these bytes (projections/tlog.py)."""
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            from psycopg.rows import tuple_row
+
+            statement: Any = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table}"
+                " WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+            with recorder.datastore.transaction(commit=False) as c:
+                cursor = c.connection.cursor(row_factory=tuple_row, binary=True)
+                cursor.execute(statement, (start, limit))
+                return [(n, o.bytes, v, t, s) for n, o, v, t, s in cursor.fetchall()]
+        statement = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
+                     " WHERE rowid >= ? ORDER BY rowid LIMIT ?")
+        with recorder.datastore.transaction(commit=False) as c:
+            c.row_factory = None
+            c.execute(statement, (start, limit))
+            return [(n, bytes.fromhex(o), v, t, s) for n, o, v, t, s in c.fetchall()]
+
+    def positions_of(self, originator_id: UUID) -> dict[int, int]:
+        """A stream's events' notification ids, by originator version."""
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement: Any = SQL(
+                "SELECT originator_version, notification_id FROM {schema}.{table} WHERE originator_id = %s"
+            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(statement, (originator_id,))
+                return {r["originator_version"]: r["notification_id"] for r in c.fetchall()}
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_version, rowid FROM {recorder.events_table_name} WHERE originator_id = ?",
+                      (originator_id.hex,))
+            return {r[0]: r[1] for r in c.fetchall()}
+
     def construct_mapper(self) -> Mapper:
         return MsgspecMapper(
             transcoder=self.factory.transcoder(),

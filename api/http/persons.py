@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api import problems
 from api.http.deps import BUREAU, READERS, WRITERS, TheLedger, Who, allow, person_readable
@@ -12,6 +12,7 @@ from api.schemas import (
     CategoriesOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, HistoryOut, IdentityChange, Moment,
     PersonOut, RegisterPerson,
 )
+from api.services.log import proven_events
 from api.services.persons import history_row, person_out
 from domain.categories import chinese_name
 from domain.dates import china_date
@@ -83,11 +84,22 @@ def coverage(id_number: str, who: Who, ledger: TheLedger, year: Annotated[int, Q
 
 @router.get("/v1/persons/{id_number}/history", response_model=HistoryOut, tags=["reads"],
             responses={s: responses[s] for s in (403, 404)})
-def history(id_number: str, who: Who, ledger: TheLedger, known_at: Moment | None = None,
-            document_type: str = "resident_id") -> dict[str, Any]:
-    """Every event about the person, oldest first, with who recorded it, when and where."""
+def history(request: Request, id_number: str, who: Who, ledger: TheLedger, known_at: Moment | None = None,
+            document_type: str = "resident_id", with_proofs: bool = False) -> dict[str, Any]:
+    """Every event about the person, oldest first, with who recorded it, when and where. With
+    `with_proofs` (auditor, admin), each event's leaf in the verifiable log and its inclusion proof
+    against the signed checkpoint the answer carries."""
     allow(who, READERS, "read history")
+    if with_proofs:
+        allow(who, ("auditor", "admin"), "read log proofs")
     person = ledger.person(id_number, document_type=document_type)
     person_readable(who, person)
-    _, events = ledger.events_of(id_number, document_type)
-    return {"events": [history_row(e) for e in events if known_at is None or e.recorded_at <= known_at]}
+    pid, events = ledger.events_of(id_number, document_type)
+    shown = [e for e in events if known_at is None or e.recorded_at <= known_at]
+    rows = [history_row(e) for e in shown]
+    if not with_proofs:
+        return {"events": rows}
+    proofs = proven_events(request.app.state.log, ledger, pid, [e.originator_version for e in shown])
+    for row, proof in zip(rows, proofs, strict=True):
+        row.update(proof)
+    return {"events": rows, "checkpoint": proofs.checkpoint}

@@ -1,0 +1,63 @@
+"""An outside auditor's check of a live ledger against the checkpoint they saved last time: the
+new checkpoint's signature by the key they hold, its consistency with the saved one (an RFC 9162
+proof fetched from the server and checked here), then the new one saved for next time."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from projections import merkle
+from projections.notes import NoteError, open_note, parse_checkpoint
+
+
+@dataclass
+class AuditResult:
+    ok: bool
+    message: str
+
+
+def audit(url: str, checkpoint_file: Path, verifier_key: str, token: str, client: httpx.Client | None = None) -> AuditResult:
+    client = client or httpx.Client(timeout=60)
+    headers = {"Authorization": f"Bearer {token}"}
+    base = url.rstrip("/")
+    r = client.get(f"{base}/v1/log/checkpoint", headers=headers)
+    if r.status_code != 200:
+        return AuditResult(False, f"the server did not give its checkpoint: HTTP {r.status_code} {r.text[:200]}")
+    new_note = r.text
+    try:
+        origin, new_size, new_root = parse_checkpoint(open_note(new_note, verifier_key))
+    except NoteError as e:
+        return AuditResult(False, f"the server's new checkpoint fails: {e}")
+    if checkpoint_file.exists():
+        try:
+            old_origin, old_size, old_root = parse_checkpoint(open_note(checkpoint_file.read_text(), verifier_key))
+        except NoteError as e:
+            return AuditResult(False, f"the saved checkpoint {checkpoint_file} fails: {e}")
+        if old_origin != origin:
+            return AuditResult(False, f"the server is the log {origin}, the saved checkpoint is of {old_origin}")
+        if new_size < old_size:
+            return AuditResult(False, f"the log shrank: {new_size} entries now, {old_size} in the saved checkpoint"
+                                      f" (entries from {new_size} on are gone)")
+        if new_size == old_size:
+            if new_root != old_root:
+                return AuditResult(False, f"the log of {old_size} entries has another root than the saved checkpoint:"
+                                          f" an entry among the first {old_size} was changed")
+        else:
+            p = client.get(f"{base}/v1/log/proof/consistency", params={"from": old_size, "to": new_size},
+                           headers=headers)
+            if p.status_code != 200:
+                return AuditResult(False, f"the server gave no consistency proof: HTTP {p.status_code} {p.text[:200]}")
+            proof = [base64.b64decode(h) for h in p.json()["hashes"]]
+            if not merkle.verify_consistency(old_size, new_size, old_root, new_root, proof):
+                return AuditResult(False, f"the log of {new_size} entries does not contain the {old_size} of the saved"
+                                          f" checkpoint: an entry among the first {old_size} was changed, removed"
+                                          " or reordered")
+        message = f"consistent: {old_size} entries then, {new_size} now; checkpoint saved"
+    else:
+        message = f"first checkpoint: {new_size} entries; saved"
+    checkpoint_file.write_text(new_note)
+    return AuditResult(True, message)

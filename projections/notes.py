@@ -1,0 +1,121 @@
+"""Checkpoints as C2SP tlog-checkpoint text, signed as C2SP signed-note with Ed25519.
+
+    <origin>\\n<tree size>\\n<base64 root hash>\\n
+    \\n
+    — <key name> <base64(key id || signature)>\\n
+
+The key name is the origin; the key id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 ||
+public key); the verifier key is `<name>+<hex key id>+<base64(0x01 || public key)>`. The signing
+key comes from the `cryptography` package and is kept in a file only its owner may read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+ED25519 = b"\x01"
+DASH = "\u2014"
+
+
+def key_id(name: str, public: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
+
+
+def checkpoint_text(origin: str, size: int, root: bytes) -> str:
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+class Signer:
+    def __init__(self, name: str, key: Ed25519PrivateKey):
+        self.name = name
+        self._key = key
+        self.public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.id = key_id(name, self.public)
+
+    @classmethod
+    def from_file(cls, name: str, path: Path) -> Signer:
+        """The key in `path`, made there on first use, readable by its owner only."""
+        if not path.exists():
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                return cls.from_file(name, path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
+        return cls(name, loaded)
+
+    def verifier_key(self) -> str:
+        return f"{self.name}+{self.id.hex()}+{base64.b64encode(ED25519 + self.public).decode()}"
+
+    def sign(self, text: str) -> str:
+        signature = self._key.sign(text.encode())
+        return f"{text}\n{DASH} {self.name} {base64.b64encode(self.id + signature).decode()}\n"
+
+
+class NoteError(ValueError):
+    pass
+
+
+def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
+    try:
+        name, hex_id, encoded = vkey.strip().split("+", 2)
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError as e:
+        raise NoteError(f"the verifier key is not name+keyid+key: {e}") from None
+    if raw[:1] != ED25519 or len(raw) != 33:
+        raise NoteError("the verifier key is not an Ed25519 key")
+    if key_id(name, raw[1:]).hex() != hex_id:
+        raise NoteError("the verifier key's id does not match its name and key")
+    return name, bytes.fromhex(hex_id), Ed25519PublicKey.from_public_bytes(raw[1:])
+
+
+def open_note(note: str, vkey: str) -> str:
+    """The note's text, once a signature by `vkey` on it has been checked; NoteError otherwise."""
+    name, kid, public = parse_verifier_key(vkey)
+    text, sep, signatures = note.rpartition("\n\n")
+    if not sep or not text:
+        raise NoteError("the note has no signature block")
+    text += "\n"
+    for line in signatures.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != DASH or parts[1] != name:
+            continue
+        try:
+            blob = base64.b64decode(parts[2], validate=True)
+        except ValueError:
+            continue
+        if blob[:4] != kid:
+            continue
+        try:
+            public.verify(blob[4:], text.encode())
+        except InvalidSignature:
+            raise NoteError(f"the signature by {name} does not match the note") from None
+        return text
+    raise NoteError(f"the note carries no signature by {name}")
+
+
+def parse_checkpoint(text: str) -> tuple[str, int, bytes]:
+    lines = text.split("\n")
+    if len(lines) < 4 or not lines[1].isdigit():
+        raise NoteError("not a checkpoint: origin, size and root hash lines expected")
+    try:
+        root = base64.b64decode(lines[2], validate=True)
+    except ValueError:
+        raise NoteError("the checkpoint's root hash is not base64") from None
+    if len(root) != 32:
+        raise NoteError("the checkpoint's root hash is not 32 bytes")
+    return lines[0], int(lines[1]), root
