@@ -88,9 +88,13 @@ def consistency_proof(subtree: Subtree, old: int, new: int) -> list[bytes]:
     return proof
 
 
+def _hashes(*values: bytes) -> bool:
+    return all(len(v) == 32 for v in values)
+
+
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root_hash: bytes) -> bool:
     """RFC 9162 §2.1.3.2, for the leaf hash `leaf`."""
-    if not 0 <= index < size:
+    if not 0 <= index < size or not _hashes(leaf, root_hash, *proof):
         return False
     fn, sn, r = index, size - 1, leaf
     for p in proof:
@@ -108,9 +112,12 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
 
 
 def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
-    """RFC 9162 §2.1.4.2."""
+    """RFC 9162 §2.1.4.2. Between a tree and itself the proof is empty; from the empty tree there
+    is nothing to prove."""
     if old == new:
-        return not proof and old_root == new_root
+        return old > 0 and not proof and old_root == new_root
+    if not _hashes(old_root, new_root, *proof):
+        return False
     if not 0 < old < new or not proof:
         return False
     path = list(proof)
