@@ -74,16 +74,22 @@ class ViewSource:
 
     def _assisted_insured_elsewhere(self, region: str, year: int, on: date) -> list[tuple[str, Any]]:
         """(village, person) of assisted persons insured elsewhere over the rest of the year and not
-        paid here: few, so they are found apart from the counts, which stay in the covering index."""
-        assisted, params = self._believed(self.views.person_rows, "person, region, elsewhere", (ASSISTED,), region, on)
-        first, last = (d.toordinal() for d in rest_of_year(on, year))
-        held = {person: village for person, village, elsewhere in
-                self.views.query(f"SELECT person, region, elsewhere FROM ({assisted}) AS a WHERE elsewhere <> ''", params)
+        paid here. They are few: read through their own small index, tested for belief at T and
+        truth on D here, apart from the counts, which stay in the covering index."""
+        d, q = on.toordinal(), self.q
+        p = "%s" if self.views.postgres else "?"
+        true_then = f"rec_lo <= {p} AND rec_hi >= {p} AND eff_lo <= {p} AND eff_hi >= {p}"
+        first, last = (day.toordinal() for day in rest_of_year(on, year))
+        held = {person: village for person, village, elsewhere in self.views.query(
+                    f"SELECT person, region, elsewhere FROM {self.views.person_rows} WHERE year = {p}"
+                    f" AND elsewhere <> '' AND region LIKE {p} AND {true_then}", [ASSISTED, region + "%", q, q, d, d])
                 if held_elsewhere(elsewhere, first, last)}
         if not held:
             return []
-        rows, more = self._believed(self.views.person_rows, "person, paid", (year,), region, on)
-        paid = {person for person, p in self.views.query(rows, more) if p and person in held}
+        people = list(held)
+        paid = {person for person, p_ in self.views.query(
+                    f"SELECT person, paid FROM {self.views.person_rows} WHERE person IN ({', '.join([p] * len(people))})"
+                    f" AND year = {p} AND {true_then}", [*people, year, q, q, d, d]) if p_}
         return [(village, person) for person, village in held.items() if person not in paid]
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
