@@ -78,3 +78,27 @@ def test_other_reports_as_csv_and_scoped(api):
     assert report(api, "collections", format="xlsx").headers["content-type"].startswith("application/vnd.openxml")
     scoped = api.get("/v1/reports/unenrolled-assisted", params={"region": "500237103", "year": 2022}, headers=h(api, "scoped"))
     assert_problem(scoped, 403, "region")
+
+
+def test_a_kept_report_is_made_again_after_any_write_and_kept_per_question(api):
+    """The enrollment report is kept between identical questions, but a payment, a new person or a
+    correction makes the next answer new; a question about an earlier moment keeps its answer."""
+    from test_api import VILLAGE as QIJIANG
+
+    def enrollment(**params):
+        r = api.get("/v1/reports/enrollment", params={"region": "500110", "year": 2021, "as_of": "2021-03-01",
+                                                      **params}, headers=h(api, "auditor"))
+        assert r.status_code == 200, r.text
+        return r.json()["total"]
+
+    idn, _ = register(api, region=QIJIANG)
+    owed = enroll(api, idn).json()["individual_payable"]
+    before = api.ledger.clock()
+    first = enrollment()
+    assert enrollment() == first and first["paid"] == 0
+    assert pay(api, idn, amount=owed).status_code == 201
+    assert enrollment()["paid"] == 1
+    assert enrollment(known_at=before.isoformat())["paid"] == 0
+    other, _ = register(api, region=QIJIANG)
+    enroll(api, other)
+    assert enrollment()["enrolled"] == 2 and enrollment(known_at=before.isoformat())["enrolled"] == 1
