@@ -416,11 +416,18 @@ def verify(log: VerifiableLog, page: int = 20_000, progress: Any = None) -> Verd
                 return base + i // HASH
         return base
 
+    stored_leaves = b""
     for batch in leaves(log.store, 0, page):
         for n, leaf in batch:
             if index >= size:
                 break
             h = merkle.leaf_hash(leaf)
+            offset = (index % TILE_WIDTH) * HASH
+            if offset == 0:
+                stored_leaves = log.tables.tile(0, index // TILE_WIDTH)
+            if stored_leaves[offset:offset + HASH] != h:
+                return Verdict(False, index, len(checkpoints) - len(wanted),
+                               _differs(log, index, n, f"tile 0/{index // TILE_WIDTH}"), n)
             positions.append(n)
             pending[0] += h
             index += 1
