@@ -19,7 +19,7 @@ from domain.coverage import CoverageView, enrollment_view
 from domain.dates import rest_of_year
 from domain.person import Person, fold
 from domain.store import EventStore
-from projections.intervals import OPEN, micros, path
+from projections.intervals import OPEN, ROOT, micros, path
 from projections.rows import ASSISTED, held_elsewhere
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
@@ -47,6 +47,48 @@ class ViewSource:
         return " UNION ALL ".join(parts), params
 
     def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
+        if self.q == OPEN:
+            counts = self._current_counts(region, width, year, on)
+        else:
+            counts = self._believed_counts(region, width, year, on)
+        for village, _ in self._assisted_insured_elsewhere(region, year, on):
+            c = counts[village[:width]]
+            c["assisted"] -= 1  # not 应保 here (SPEC Decision 15)
+            if c.keys() == {"assisted"} and not c["assisted"]:
+                del counts[village[:width]]  # only such persons, and none with the year's rows: no row
+        return counts
+
+    def _current_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
+        """Known now: the open rows, filed at the root, read per village in region order through
+        their own index (no sort), summed per child region here."""
+        d = on.toordinal()
+        p = "%s" if self.views.postgres else "?"
+        if self.views.postgres:  # a text collation other than C: LIKE, not a byte range
+            where, params = f"region LIKE {p}", [region + "%"]
+        else:
+            where, params = f"region >= {p} AND region < {p}", [region, region[:-1] + chr(ord(region[-1]) + 1)]
+        sql = (f"SELECT year, region, sum(enrolled), sum(paid),"
+               f" sum(CASE WHEN benefit_start > 0 AND benefit_start <= {p} AND benefit_end >= {p} THEN 1 ELSE 0 END),"
+               f" sum(undetermined), sum(CASE WHEN categories <> '' AND paid = 1 THEN 1 ELSE 0 END), count(*)"
+               f" FROM {self.views.person_rows} WHERE node = {ROOT} AND year IN ({p}, {p}) AND {where}"
+               f" AND eff_lo <= {p} AND eff_hi >= {p} GROUP BY year, region")
+        counts: dict[str, Counter[str]] = {}
+        for y, village, enrolled, paid, covered, undetermined, assisted_paid, n in self.views.query(
+                sql, [d, d, year, ASSISTED, *params, d, d]):
+            self._add(counts.setdefault(village[:width], Counter()), y, enrolled, paid, covered, undetermined,
+                      assisted_paid, n)
+        return counts
+
+    @staticmethod
+    def _add(c: Counter[str], y: int, enrolled: int, paid: int, covered: int, undetermined: int,
+             assisted_paid: int, n: int) -> None:
+        if y == ASSISTED:
+            c["assisted"] += int(n)  # a person-level row exists only while a category is held
+        else:
+            c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
+                     assisted_enrolled=int(assisted_paid))
+
+    def _believed_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         d = on.toordinal()
         rows, params = self._believed(
             self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined",
@@ -59,17 +101,7 @@ class ViewSource:
         )
         counts: dict[str, Counter[str]] = {}
         for child, y, enrolled, paid, covered, undetermined, assisted_paid, n in self.views.query(sql, [d, d, *params]):
-            c = counts.setdefault(child, Counter())
-            if y == ASSISTED:
-                c["assisted"] += int(n)  # a person-level row exists only while a category is held
-            else:
-                c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
-                         assisted_enrolled=int(assisted_paid))
-        for village, _ in self._assisted_insured_elsewhere(region, year, on):
-            c = counts[village[:width]]
-            c["assisted"] -= 1  # not 应保 here (SPEC Decision 15)
-            if c.keys() == {"assisted"} and not c["assisted"]:
-                del counts[village[:width]]  # only such persons, and none with the year's rows: no row
+            self._add(counts.setdefault(child, Counter()), y, enrolled, paid, covered, undetermined, assisted_paid, n)
         return counts
 
     def _assisted_insured_elsewhere(self, region: str, year: int, on: date) -> list[tuple[str, Any]]:

@@ -88,9 +88,21 @@ def _table_sql(table: str, columns: list[str], postgres: bool) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {table}_person ON {{s}}{table} (person)",
         # The few persons with cover held elsewhere, which the assisted counts leave out: found
         # without reading every assisted row.
-        *([f"CREATE INDEX IF NOT EXISTS {table}_elsewhere ON {{s}}{table} (year, person) WHERE elsewhere <> ''"]
-          if table == "person_rows" else []),
+        *([f"CREATE INDEX IF NOT EXISTS {table}_elsewhere ON {{s}}{table} (year, person) WHERE elsewhere <> ''",
+           open_index(postgres)] if table == "person_rows" else []),
     ]
+
+
+# What the enrollment report reads of the current belief (the open rows, all filed at the root),
+# in region order: its counts per village then stream out of the index without a sort, half the
+# time of the same counts through the interval-tree index at full Qianjiang scale (530 -> 270 ms).
+OPEN_COVERED = ["eff_lo", "eff_hi", "enrolled", "paid", "benefit_start", "benefit_end", "categories", "undetermined"]
+
+
+def open_index(postgres: bool) -> str:
+    covered = ", ".join(OPEN_COVERED)
+    keys = f"(year, region) INCLUDE ({covered})" if postgres else f"(year, region, {covered})"
+    return f"CREATE INDEX IF NOT EXISTS person_rows_open ON {{s}}person_rows {keys} WHERE node = {ROOT}"
 
 
 # During a parallel rebuild: the persons whose earlier rows a later range replaced, with that
@@ -114,7 +126,8 @@ def _index_statements(postgres: bool, names: list[str] | None = None) -> list[st
     return found if names is None else [st for st in found if _index_name(st) in names]
 
 
-TREE_INDEXES = [f"{t}_believed_{b}" for t in ("person_rows", "payment_rows") for b in ("closed", "lower")]
+TREE_INDEXES = [*(f"{t}_believed_{b}" for t in ("person_rows", "payment_rows") for b in ("closed", "lower")),
+                "person_rows_open"]
 # Indexes of earlier versions, dropped when the store is opened.
 RETIRED_INDEXES = [f"{t}_believed_upper" for t in ("person_rows", "payment_rows")]
 PERSON_INDEXES = [f"{t}_person" for t in ("person_rows", "payment_rows")]
