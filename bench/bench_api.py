@@ -153,7 +153,9 @@ def bench_backend(backend: str, seconds: int, work: Path, results: list[str]) ->
         run_server(backend, env, seconds, work, results)
 
 
-def run_server(backend: str, env: dict[str, str], seconds: int, work: Path, results: list[str]) -> None:
+def run_server(backend: str, env: dict[str, str], seconds: int, work: Path, results: list[str],
+               serve_args: tuple[str, ...] = (), label: str = "ledger `POST /v1/payments`",
+               concurrencies: tuple[int, ...] = (1, 8, 32)) -> None:
     ids_file, script = work / "ids.txt", work / "pay.lua"
     script.write_text(LUA)
     populate(env, ids_file)
@@ -162,16 +164,16 @@ def run_server(backend: str, env: dict[str, str], seconds: int, work: Path, resu
                            env=cli_env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-access-log",
-                               "--log-level", "warning"], env=cli_env, cwd=ROOT)
+                               "--log-level", "warning", *serve_args], env=cli_env, cwd=ROOT)
     try:
         wait_up(port, server)
         before = count_payments(env)
-        for c in (1, 8, 32):
+        for c in concurrencies:
             r = run_wrk(f"http://127.0.0.1:{port}/v1/payments", token, script, ids_file, c, seconds)
             after = count_payments(env)
             stored, before = after - before, after
             ok = r["total"] - r["non2xx"]
-            line = (f"| {backend} | ledger `POST /v1/payments` | {c} | {r['rps']:,.0f} | {r['p50']} | {r['p99']} | "
+            line = (f"| {backend} | {label} | {c} | {r['rps']:,.0f} | {r['p50']} | {r['p99']} | "
                     f"{ok:,} answered 201, {stored:,} stored, {r['non2xx']} non-2xx |")
             print(line, flush=True)
             results.append(line)
