@@ -156,6 +156,22 @@ class EventStore(Application):
             c.execute(statement, (start, limit))
             return [(n, bytes.fromhex(o), v, t, s) for n, o, v, t, s in c.fetchall()]
 
+    def nth_position(self, n: int) -> int | None:
+        """The notification id of the (n+1)-th stored event (a scan: for naming a place, not a loop)."""
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement: Any = SQL("SELECT notification_id FROM {schema}.{table} ORDER BY notification_id"
+                                 " LIMIT 1 OFFSET %s").format(schema=Identifier(recorder.datastore.schema),
+                                                              table=Identifier(recorder.events_table_name))
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(statement, (n,))
+                row = c.fetchone()
+                return row["notification_id"] if row else None
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid FROM {recorder.events_table_name} ORDER BY rowid LIMIT 1 OFFSET ?", (n,))
+            row = c.fetchone()
+            return row[0] if row else None
+
     def positions_of(self, originator_id: UUID) -> dict[int, int]:
         """A stream's events' notification ids, by originator version."""
         recorder = self.recorder

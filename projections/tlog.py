@@ -90,13 +90,13 @@ class TreeTables:
             self.p = "%s"
         else:
             prefix, self.p = "", "?"
-        self.tiles, self.runs = prefix + "tlog_tiles", prefix + "tlog_runs"
+        self.tiles_table, self.runs = prefix + "tlog_tiles", prefix + "tlog_runs"
         self.state_table, self.checkpoints = prefix + "tlog_state", prefix + "tlog_checkpoints"
         blob = "bytea" if self.postgres else "BLOB"
         big = "bigint" if self.postgres else "INTEGER"
         with self.datastore.transaction(commit=True) as c:
             for statement in (
-                f"CREATE TABLE IF NOT EXISTS {self.tiles} (level {big} NOT NULL, idx {big} NOT NULL,"
+                f"CREATE TABLE IF NOT EXISTS {self.tiles_table} (level {big} NOT NULL, idx {big} NOT NULL,"
                 f" hashes {blob} NOT NULL, PRIMARY KEY (level, idx))",
                 f"CREATE TABLE IF NOT EXISTS {self.runs} (leaf {big} PRIMARY KEY, position {big} NOT NULL)",
                 f"CREATE TABLE IF NOT EXISTS {self.state_table} (one {big} PRIMARY KEY, size {big} NOT NULL,"
@@ -121,8 +121,14 @@ class TreeTables:
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
     def tile(self, level: int, idx: int) -> bytes:
-        rows = self.query(f"SELECT hashes FROM {self.tiles} WHERE level = ? AND idx = ?", (level, idx))
+        rows = self.query(f"SELECT hashes FROM {self.tiles_table} WHERE level = ? AND idx = ?", (level, idx))
         return bytes(rows[0][0]) if rows else b""
+
+    def tiles(self, level: int, first: int, stop: int) -> dict[int, bytes]:
+        """The stored tiles of a level with indices first..stop-1, by index."""
+        rows = self.query(f"SELECT idx, hashes FROM {self.tiles_table} WHERE level = ? AND idx >= ? AND idx < ?",
+                          (level, first, stop))
+        return {int(i): bytes(h) for i, h in rows}
 
     def run_list(self) -> list[tuple[int, int]]:
         return [(int(a), int(b)) for a, b in self.query(f"SELECT leaf, position FROM {self.runs} ORDER BY leaf")]
@@ -130,7 +136,7 @@ class TreeTables:
     def save(self, tiles: dict[tuple[int, int], bytes], runs: list[tuple[int, int]], size: int, position: int) -> None:
         """The new and grown tiles, the new runs and the new size, in one transaction."""
         p = self.p
-        upsert = (f"INSERT INTO {self.tiles} (level, idx, hashes) VALUES ({p}, {p}, {p})"
+        upsert = (f"INSERT INTO {self.tiles_table} (level, idx, hashes) VALUES ({p}, {p}, {p})"
                   " ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes")
         with self.datastore.transaction(commit=True) as c:
             c.executemany(self._sql(upsert), [(lv, ix, h) for (lv, ix), h in tiles.items()])
@@ -377,27 +383,25 @@ def _open_reader(env: dict[str, str]) -> None:
     _reader = open_store(env)
 
 
-def _hash_range(span: tuple[int, int]) -> tuple[bytes, bytes]:
-    """In a worker: (positions as big-endian u64s, leaf hashes) of the events in start..stop."""
+def _hash_range(span: tuple[int, int]) -> bytes:
+    """In a worker: the leaf hashes of the events at positions start..stop."""
     assert _reader is not None
     start, stop = span
-    rows = [r for r in _reader.read_records(start, stop - start + 1) if r[0] <= stop]
-    return b"".join(_U64.pack(r[0]) for r in rows), b"".join(leaf_hashes(rows))
+    return b"".join(leaf_hashes([r for r in _reader.read_records(start, stop - start + 1) if r[0] <= stop]))
 
 
-def _hashed(log: VerifiableLog, page: int, workers: int) -> Iterator[tuple[list[int], bytes]]:
-    """(positions, leaf hashes) of every stored event in order, a page at a time: hashed by
-    `workers` processes side by side where the store can be opened again, else here."""
-    if workers > 1 and log.env and ":memory:" not in log.env.get("SQLITE_DBNAME", ""):
-        head = log.store.recorder.max_notification_id() or 0
+def _hashed(log: VerifiableLog, page: int, workers: int) -> Iterator[bytes]:
+    """The leaf hashes of every stored event in order, a page at a time: hashed by `workers`
+    processes side by side where the store can be opened again, else here."""
+    head = log.store.recorder.max_notification_id() or 0
+    if workers > 1 and head > page and log.env and ":memory:" not in log.env.get("SQLITE_DBNAME", ""):
         spans = [(start, min(start + page - 1, head)) for start in range(1, head + 1, page)]
         context = multiprocessing.get_context("spawn")  # no copy of this process's pools and threads
         with context.Pool(workers, initializer=_open_reader, initargs=(log.env,)) as pool:
-            for packed, hashes in pool.imap(_hash_range, spans):
-                yield [p for (p,) in _U64.iter_unpack(packed)], hashes
+            yield from pool.imap(_hash_range, spans)
         return
     for batch in records(log.store, 0, page):
-        yield [r[0] for r in batch], b"".join(leaf_hashes(batch))
+        yield b"".join(leaf_hashes(batch))
 
 
 @dataclass
@@ -424,62 +428,70 @@ def verify(log: VerifiableLog, page: int = 50_000, progress: Any = None, workers
     pending: list[bytearray] = [bytearray()]  # each level's recomputed hashes not yet a full tile
     done = [0]  # each level's tiles compared
 
-    def tile_differs(level: int, hashes: bytes, positions: list[int]) -> Verdict | None:
+    stored_level0: dict[int, bytes] = {}
+
+    def stored(level: int, idx: int) -> bytes:
+        if level:
+            return log.tables.tile(level, idx)
+        if idx not in stored_level0:  # the leaf tiles are read a thousand at a time
+            stored_level0.clear()
+            stored_level0.update(log.tables.tiles(0, idx, idx + 1024))
+        return stored_level0.get(idx, b"")
+
+    def tile_differs(level: int, hashes: bytes) -> Verdict | None:
         """Compare a recomputed tile with the stored one; on a difference, name the first leaf."""
-        stored = log.tables.tile(level, done[level])
-        if stored == hashes:
+        kept = stored(level, done[level])
+        if kept == hashes:
             return None
         where = f"tile {level}/{done[level]}"
         if level > 0:
             return Verdict(False, index, 0, f"the stored tree differs from the log's leaves ({where})")
         for i in range(0, len(hashes), HASH):
-            if stored[i:i + HASH] != hashes[i:i + HASH]:
+            if kept[i:i + HASH] != hashes[i:i + HASH]:
                 leaf = done[0] * TILE_WIDTH + i // HASH
-                at = positions[i // HASH]
+                at = log.store.nth_position(leaf)
                 return Verdict(False, leaf, 0, _differs(log, leaf, at, where), at)
-        leaf = done[0] * TILE_WIDTH + len(hashes) // HASH
-        return Verdict(False, leaf, 0, f"the stored tree holds more than the log from leaf {leaf} ({where})")
+        return Verdict(False, done[0] * TILE_WIDTH + len(hashes) // HASH, 0, missing())
 
-    def full_tile(level: int, positions: list[int]) -> Verdict | None:
-        hashes = bytes(pending[level])
-        if (bad := tile_differs(level, hashes, positions)) is not None:
+    def full_tile(level: int, hashes: bytes) -> Verdict | None:
+        if (bad := tile_differs(level, hashes)) is not None:
             return bad
         done[level] += 1
-        pending[level] = bytearray()
         if len(pending) == level + 1:
             pending.append(bytearray())
             done.append(0)
         pending[level + 1] += tile_root(hashes)
-        return full_tile(level + 1, []) if len(pending[level + 1]) == TILE_WIDTH * HASH else None
+        if len(pending[level + 1]) == TILE_WIDTH * HASH:
+            above = bytes(pending[level + 1])
+            pending[level + 1] = bytearray()
+            return full_tile(level + 1, above)
+        return None
 
-    positions: list[int] = []  # of the leaves in pending[0]
+    def missing() -> str:
+        return (f"the log holds {index} events but the tree {size} leaves: events from leaf {index} on are missing"
+                " (truncated or deleted)")
+
     full = TILE_WIDTH * HASH
-    for found, hashes in _hashed(log, page, workers or min(os.cpu_count() or 1, 4)):
-        found, hashes = found[:size - index], hashes[:(size - index) * HASH]
-        pending[0] += hashes
-        positions += found
-        if len(pending[0]) >= full:
-            chunk, chunk_positions = pending[0], positions
-            at = 0
-            while len(chunk) - at >= full:
-                pending[0] = bytearray(chunk[at:at + full])
-                if (bad := full_tile(0, chunk_positions[at // HASH:at // HASH + TILE_WIDTH])) is not None:
-                    return bad
-                at += full
-            pending[0], positions = bytearray(chunk[at:]), chunk_positions[at // HASH:]
-        index += len(found)
+    for hashes in _hashed(log, page, workers or min(os.cpu_count() or 1, 4)):
+        hashes = hashes[:(size - index) * HASH]
+        chunk = bytes(pending[0]) + hashes if pending[0] else hashes
+        at = 0
+        while len(chunk) - at >= full:
+            if (bad := full_tile(0, chunk[at:at + full])) is not None:
+                return bad
+            at += full
+        pending[0] = bytearray(chunk[at:])
+        index += len(hashes) // HASH
         if progress is not None:
             progress(index)
         if index >= size:
             break
-    missing = (f"the log holds {index} events but the tree {size} leaves: events from leaf {index} on are missing"
-               " (truncated or deleted)")
-    if pending[0] and (bad := tile_differs(0, bytes(pending[0]), positions)) is not None:
-        return Verdict(False, index, 0, missing) if bad.position is None and index < size else bad
+    if pending[0] and (bad := tile_differs(0, bytes(pending[0]))) is not None:
+        return bad
     if index < size:
-        return Verdict(False, index, 0, missing)
+        return Verdict(False, index, 0, missing())
     for level, hashes in enumerate(pending[1:], start=1):
-        if hashes and (bad := tile_differs(level, bytes(hashes), [])) is not None:
+        if hashes and (bad := tile_differs(level, bytes(hashes))) is not None:
             return bad
     for n, cp in enumerate(checkpoints):
         try:

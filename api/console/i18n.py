@@ -94,6 +94,19 @@ WORDS: dict[str, tuple[str, str]] = {
     "village": ("村（社区）", "Village"),
     "tier": ("档次", "Tier"),
     "elsewhere": ("其他参保", "Cover held elsewhere"),
+    # the other reports' columns
+    "funder": ("资助部门代码", "Funder"),
+    "funder_name": ("资助部门", "Funder name"),
+    "category": ("资助类别代码", "Category"),
+    "category_name": ("资助类别", "Category name"),
+    "persons": ("人数", "Persons"),
+    "amount": ("金额（元）", "Amount (yuan)"),
+    "day": ("日期", "Day"),
+    "channel": ("缴费渠道", "Channel"),
+    "payments": ("笔数", "Payments"),
+    "cash_receipts": ("现金票据号", "Cash receipts"),
+    "village_name": ("村（社区）名称", "Village name"),
+    "column:enrollment": ("参保状态", "Enrollment"),
 }
 
 
@@ -101,8 +114,9 @@ def translator(lang: str):
     index = 1 if lang == "en" else 0
 
     def t(key: str, **values: object) -> str:
-        pair = WORDS.get(key)
-        text = pair[index] if pair else key
+        """`column:x` is a report column's heading, where it differs from the word x."""
+        pair = WORDS.get(key) or WORDS.get(key.removeprefix("column:"))
+        text = pair[index] if pair else key.removeprefix("column:")
         return text.format(**values) if values else text
 
     return t

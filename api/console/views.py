@@ -70,20 +70,30 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
                                       status_code=status)
 
 
-def _state(request: Request) -> tuple[Ledger, Tokens, Reports, Sessions]:
-    s = request.app.state
-    return s.ledger, s.tokens, s.reports, s.sessions
+def ledger_of(request: Request) -> Ledger:
+    return request.app.state.ledger
+
+
+def tokens_of(request: Request) -> Tokens:
+    return request.app.state.tokens
+
+
+def reports_of(request: Request) -> Reports:
+    return request.app.state.reports
+
+
+def sessions_of(request: Request) -> Sessions:
+    return request.app.state.sessions
 
 
 def signed_in(request: Request) -> tuple[Caller, Session]:
-    _, tokens, _, sessions = _state(request)
     sid = request.cookies.get(COOKIE)
-    session = sessions.get(sid)
+    session = sessions_of(request).get(sid)
     if session is None:
         raise SignedOut("session_ended" if sid else None)
-    who = tokens.verify(session.token)
+    who = tokens_of(request).verify(session.token)
     if who is None:  # revoked since sign-in
-        sessions.close(sid)
+        sessions_of(request).close(sid)
         raise SignedOut("token_wrong")
     return who, session
 
@@ -159,15 +169,14 @@ def _login(request: Request, message: str | None, status: int = 200) -> HTMLResp
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    _, tokens, _, sessions = _state(request)
     form = await request.form(max_files=0, max_fields=5)
     if not same(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
         return _login(request, "session_ended", 403)
     token = str(form.get("token") or "").strip()
-    if not token or tokens.verify(token) is None:
+    if not token or tokens_of(request).verify(token) is None:
         return _login(request, "token_wrong", 401)
     response = RedirectResponse("/console", 303)
-    response.set_cookie(COOKIE, sessions.open(token), httponly=True, samesite="strict", secure=_secure(request),
+    response.set_cookie(COOKIE, sessions_of(request).open(token), httponly=True, samesite="strict", secure=_secure(request),
                         path="/console")
     response.delete_cookie(LOGIN_COOKIE, path="/console")
     return response
@@ -177,7 +186,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     who, session = signed_in(request)
     await checked_form(request, session)
-    _state(request)[3].close(request.cookies.get(COOKIE))
+    sessions_of(request).close(request.cookies.get(COOKIE))
     response = RedirectResponse("/console/login?reason=signed_out", 303)
     response.delete_cookie(COOKIE, path="/console")
     return response
@@ -199,7 +208,7 @@ def switch_language(request: Request, to: str = "zh", back: str = "/console") ->
 @router.get("")
 def home(request: Request) -> HTMLResponse:
     who, session = signed_in(request)
-    ledger = _state(request)[0]
+    ledger = ledger_of(request)
     return render(request, "home.html", who=who, csrf=session.csrf, region=region_of(None, who),
                   year=china_date(ledger.clock()).year, can_import=who.role in BUREAU)
 
@@ -208,7 +217,7 @@ def _report_page(kind: str):
     def page(request: Request, region: str | None = None, year: str | None = None, as_of: str | None = None,
              known_at: str | None = None, format: str = "html") -> Response:
         who, session = signed_in(request)
-        ledger, _, reports, _ = _state(request)
+        ledger, reports = ledger_of(request), reports_of(request)
         code, y = region_of(region, who), year_of(year, ledger)
         on, at = day(as_of, "as_of"), moment(known_at)
         report, columns, name = report_for(who, ledger, reports, kind, code, y, on, at)
@@ -241,7 +250,7 @@ async def search_person(request: Request) -> Response:
     who, session = signed_in(request)
     form = await checked_form(request, session)
     allow(who, READERS, "read persons")
-    ledger = _state(request)[0]
+    ledger = ledger_of(request)
     id_number = str(form.get("id_number") or "").strip().upper()
     if not id_number:
         raise InvalidInput("is required: the person's identity number", "id_number", "required")
@@ -258,7 +267,7 @@ def person(request: Request, ref: str, known_at: str | None = None) -> HTMLRespo
         pid = UUID(ref)
     except ValueError:
         raise NotFound("no person at this address", "person", "person_exists") from None
-    ledger = _state(request)[0]
+    ledger = ledger_of(request)
     page = person_page(ledger, pid, moment(known_at))
     person_readable(who, page.current)
     return render(request, "person.html", who=who, csrf=session.csrf, page=page,
@@ -281,7 +290,7 @@ async def import_upload(request: Request) -> HTMLResponse:
     upload = await spool_upload(request, FILE_PATHS["/console/imports"])
     out = tempfile.TemporaryFile()
     try:
-        summary = await run_in_threadpool(import_file, _state(request)[0], who, upload, out)
+        summary = await run_in_threadpool(import_file, ledger_of(request), who, upload, out)
         out.seek(0)
         failed, more = [], 0
         for line in out:
