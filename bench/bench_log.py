@@ -35,8 +35,10 @@ from projections.tlog import VerifiableLog, follow, verify  # noqa: E402
 
 
 def demo(backend: str, scale: int, work: Path, schema: str | None, with_log: bool) -> tuple[list[str], Ledger, VerifiableLog]:
-    ledger = Ledger(env=storage_env(ledger_env(backend, work, schema)))
-    log = VerifiableLog(ledger.store, "ledger.example/bench", work / "bench.log-key")
+    env = storage_env(ledger_env(backend, work, schema))
+    ledger = Ledger(env=env)
+    # As `ledger log verify` opens it: with the store's settings, so that verify's workers can too.
+    log = VerifiableLog(ledger.store, "ledger.example/bench", work / "bench.log-key", env)
     people = list(plan(scale, 2021))
     stop = threading.Event()
     thread = threading.Thread(target=follow, args=(log, stop, 1.0), daemon=True) if with_log else None

@@ -7,9 +7,11 @@ its own. Where no server answers they are skipped, except under CI=true, where t
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from itertools import count
+from pathlib import Path
 
 import pytest
 
@@ -105,6 +107,8 @@ def ledger_environ(store_env: dict[str, str]) -> dict[str, str]:
             f"/{store_env['POSTGRES_DBNAME']}"
         )
         env["LEDGER_DATABASE_SCHEMA"] = store_env["POSTGRES_SCHEMA"]
+        # The log's signing key would otherwise be made in the working directory.
+        env["LEDGER_LOG_KEY"] = str(Path(tempfile.gettempdir()) / f"ledger-{store_env['POSTGRES_SCHEMA']}.log-key")
     return env
 
 

@@ -233,43 +233,20 @@ def test_a_bad_parameter_names_the_field_on_the_page(api):
 
 def test_the_token_and_identity_numbers_reach_no_line_of_the_served_log(tmp_path):
     """`ledger serve` with its access log on: sign in, search a person, fail a sign-in."""
-    import os
-    import subprocess
-    import sys
-    import time
-
     import httpx
 
-    from test_hostile_input import _free_port
+    from served import ledger_env, serving, token
 
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "POSTGRES_", "SQLITE_"))},
-           "LEDGER_DB": str(tmp_path / "ledger.db")}
-    made = subprocess.run([sys.executable, "-m", "api.cli", "token", "create", "--role", "admin", "--name", "clerk"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    token = made.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    with open(tmp_path / "serve.log", "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], cwd=tmp_path,
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        idn = "500110197505050012"
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{base}/console/login", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            with httpx.Client(base_url=base) as browser:
-                browser.post("/console/login", data={"token": token + "x", "csrf": csrf_of(
-                    browser.get("/console/login").text)})
-                browser.post("/console/login", data={"token": token, "csrf": csrf_of(browser.get("/console/login").text)})
-                home = browser.get("/console")
-                assert home.status_code == 200
-                browser.post("/console/persons/search", data={"id_number": idn, "csrf": csrf_of(home.text)})
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+    env = ledger_env(tmp_path)
+    secret = token(tmp_path, env, "admin", "clerk")
+    idn = "500110197505050012"
+    with open(tmp_path / "serve.log", "w") as log, serving(tmp_path, env, output=log) as base, \
+            httpx.Client(base_url=base) as browser:
+        browser.post("/console/login", data={"token": secret + "x", "csrf": csrf_of(browser.get("/console/login").text)})
+        browser.post("/console/login", data={"token": secret, "csrf": csrf_of(browser.get("/console/login").text)})
+        home = browser.get("/console")
+        assert home.status_code == 200
+        browser.post("/console/persons/search", data={"id_number": idn, "csrf": csrf_of(home.text)})
     text = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")
     assert "POST /console/login" in text and "POST /console/persons/search" in text, text[-2000:]
-    assert token not in text and token[3:20] not in text and idn not in text
+    assert secret not in text and secret[3:20] not in text and idn not in text

@@ -11,12 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
-import socket
 import subprocess
 import sys
-import time
 import unicodedata
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -383,42 +380,21 @@ def test_exports_never_carry_a_live_formula(api, tmp_path):
 # -- 7. identity numbers in logs, as `ledger serve` writes them ------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_identity_numbers_never_reach_the_served_log_in_any_spelling(tmp_path):
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "POSTGRES_", "SQLITE_"))},
-           "LEDGER_DB": str(tmp_path / "ledger.db")}
-    made = subprocess.run([sys.executable, "-m", "api.cli", "token", "create", "--role", "admin", "--name", "probe"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    token = made.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
     import httpx
 
+    from served import ledger_env, serving, token
+
+    env = ledger_env(tmp_path)
+    secret = token(tmp_path, env, "admin", "probe")
     idn = SPEC_ID
     spellings = [" " + idn, "\t" + idn, "\n" + idn, idn + "1", "0" + idn, idn.lower(), idn.translate(FULL_WIDTH),
                  idn[:17].translate(ARABIC_INDIC) + "X", "x" + idn + "y"]
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        auth = {"Authorization": f"Bearer {token}"}
+    with open(tmp_path / "serve.log", "w") as log, serving(tmp_path, env, output=log) as base:
+        auth = {"Authorization": f"Bearer {secret}"}
         for s in spellings:
-            httpx.get(f"http://127.0.0.1:{port}/v1/persons/{quote(s, safe='')}/coverage?year=2021", headers=auth)
-            httpx.get(f"http://127.0.0.1:{port}/v1/reports/enrollment?region={quote(s, safe='')}&year=2021", headers=auth)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+            httpx.get(f"{base}/v1/persons/{quote(s, safe='')}/coverage?year=2021", headers=auth)
+            httpx.get(f"{base}/v1/reports/enrollment?region={quote(s, safe='')}&year=2021", headers=auth)
     text = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")
     assert text.count("GET /v1/persons/") >= len(spellings), text[-3000:]
     readable = unicodedata.normalize("NFKC", text)

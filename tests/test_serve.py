@@ -1,6 +1,5 @@
 """A real `ledger serve` process on 127.0.0.1, driven over HTTP: concurrency and idempotency."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,9 @@ import httpx
 import pytest
 
 from conftest import ledger_environ, make_id
+from served import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ledger(*args: str, env: dict[str, str]) -> str:
@@ -29,9 +23,9 @@ def _ledger(*args: str, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def server(store_env, tmp_path):
-    env = ledger_environ(store_env)
+    env = {**ledger_environ(store_env), "LEDGER_LOG_KEY": str(tmp_path / "ledger.log-key")}
     token = _ledger("token", "create", "--role", "admin", "--point", "P-1", "--name", "admin-1", env=env)
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT)

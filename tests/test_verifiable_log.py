@@ -216,43 +216,23 @@ def test_audit_refuses_a_checkpoint_signed_by_another_key(api, tmp_path):
 def test_ledger_log_audit_against_a_served_ledger(tmp_path):
     """The outside auditor's command against `ledger serve`: first run saves, later runs check
     consistency; after a forged event and a tree made again, it fails and says so."""
-    import os
     import sqlite3
-    import time
 
-    import httpx
+    from served import ledger, ledger_env, serving, token
 
-    from test_hostile_input import _free_port
-
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "POSTGRES_", "SQLITE_"))},
-           "LEDGER_DB": str(tmp_path / "ledger.db"), "LEDGER_LOG_ORIGIN": "ledger.example/500110"}
-
-    def ledger(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120)
-
-    assert ledger("demo", "--scale", "2000", "--quiet").returncode == 0
-    token = ledger("token", "create", "--role", "auditor", "--name", "outside").stdout.strip().splitlines()[-1]
-    vkey = ledger("log", "key").stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-access-log"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = ledger_env(tmp_path, LEDGER_LOG_ORIGIN="ledger.example/500110")
+    assert ledger(tmp_path, env, "demo", "--scale", "2000", "--quiet").returncode == 0
+    secret = token(tmp_path, env, "auditor", "outside")
+    vkey = ledger(tmp_path, env, "log", "key").stdout.strip()
     saved = str(tmp_path / "auditor.checkpoint")
-    audit_args = ("log", "audit", "--url", f"http://127.0.0.1:{port}", "--checkpoint", saved, "--key", vkey,
-                  "--token", token)
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/console/login", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert ledger("log", "checkpoint").returncode == 0
-        first = ledger(*audit_args)
+    with serving(tmp_path, env, "--no-access-log") as base:
+        audit_args = ("log", "audit", "--url", base, "--checkpoint", saved, "--key", vkey, "--token", secret)
+        assert ledger(tmp_path, env, "log", "checkpoint").returncode == 0
+        first = ledger(tmp_path, env, *audit_args)
         assert first.returncode == 0 and "first checkpoint" in first.stdout, first.stdout + first.stderr
-        assert ledger("token", "create", "--role", "auditor", "--name", "another").returncode == 0  # the log grows
-        assert ledger("log", "checkpoint").returncode == 0
-        again = ledger(*audit_args)
+        token(tmp_path, env, "auditor", "another")  # the log grows
+        assert ledger(tmp_path, env, "log", "checkpoint").returncode == 0
+        again = ledger(tmp_path, env, *audit_args)
         assert again.returncode == 0 and "consistent" in again.stdout, again.stdout
         with sqlite3.connect(tmp_path / "ledger.db") as db:  # a forger with the database and the key
             db.execute("UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), '\"tier\":1',"
@@ -260,12 +240,9 @@ def test_ledger_log_audit_against_a_served_ledger(tmp_path):
                        " WHERE topic LIKE '%Enrolled')")
             for table in ("tlog_tiles", "tlog_runs", "tlog_state", "tlog_checkpoints"):
                 db.execute(f"DELETE FROM {table}")
-        assert ledger("log", "checkpoint").returncode == 0
-        caught = ledger(*audit_args)
+        assert ledger(tmp_path, env, "log", "checkpoint").returncode == 0
+        caught = ledger(tmp_path, env, *audit_args)
         assert caught.returncode == 1 and "FAILED" in caught.stdout and "was changed" in caught.stdout, caught.stdout
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def test_verify_in_worker_processes_finds_the_same_as_in_one(api):

@@ -7,7 +7,7 @@ import json
 import re
 import secrets
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,21 +17,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.auth import BUREAU, READERS, Caller, Tokens, allow, person_readable
+from api.auth import BUREAU, READERS, Caller, allow, person_readable
 from api.console import charts
 from api.console.i18n import LANGUAGES, translator
-from api.console.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions, same
+from api.console.sessions import COOKIE, LOGIN_COOKIE, Session, same
 from api.limits import FILE_PATHS, spool_upload
 from api.services.collection_import import SUCCESS, import_file
 from api.services.person_page import person_page
 from api.services.reports import report_for
-from domain.dates import china_date
+from api.state import ledger_of, reports_of, sessions_of, tokens_of
+from domain.dates import CHINA, china_date
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.idnumber import mask
 from domain.ledger import Ledger
 from projections.export import download
 from projections.reference import region_name
-from projections.service import Reports
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -42,7 +42,6 @@ SHOWN_ROWS = 2000  # longer lists are for the download
 _REGION = re.compile(r"[0-9]{2,12}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?")
-CHINA = timezone(timedelta(hours=8))
 LANG_COOKIE = "ledger_lang"
 
 
@@ -68,22 +67,6 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     context.setdefault("csrf", "")
     return templates.TemplateResponse(request, template, {"t": translator(lang), "lang": lang, **context},
                                       status_code=status)
-
-
-def ledger_of(request: Request) -> Ledger:
-    return request.app.state.ledger
-
-
-def tokens_of(request: Request) -> Tokens:
-    return request.app.state.tokens
-
-
-def reports_of(request: Request) -> Reports:
-    return request.app.state.reports
-
-
-def sessions_of(request: Request) -> Sessions:
-    return request.app.state.sessions
 
 
 def signed_in(request: Request) -> tuple[Caller, Session]:
@@ -316,8 +299,7 @@ def error_page(request: Request, status: int, detail: str, field: str | None = N
     try:
         who, session = signed_in(request)
     except SignedOut as e:
-        return _login(request, e.reason, 401) if request.method == "GET" or status == 401 else \
-            _login(request, "session_ended", 401)
+        return _login(request, e.reason or "session_ended", 401)
     heading = {403: "forbidden", 404: "not_found"}.get(status, "error")
     return render(request, "error.html", status, who=who, csrf=session.csrf, heading=heading, detail=detail,
                   field=field, can_import=who.role in BUREAU)

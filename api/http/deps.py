@@ -1,5 +1,6 @@
 """What every endpoint of the HTTP API needs: the caller from the bearer token, and the role and
-region checks (from api.auth, shared with the console). The ledger, tokens and reports are the app's (app.state), set up once by create_app."""
+region checks (from api.auth, shared with the console). The ledger, tokens and reports are the
+app's (api/state.py), set up once by create_app."""
 
 from __future__ import annotations
 
@@ -8,28 +9,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import BUREAU, PAYABLE_READERS, READERS, WRITERS, Caller, Tokens, allow, in_scope, person_readable
+from api.auth import BUREAU, PAYABLE_READERS, READERS, WRITERS, Caller, allow, in_scope, person_readable
+from api.state import ledger_of, reports_of, tokens_of
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from projections.service import Reports
+
 
 class Unauthenticated(LedgerError):
     kind = "unauthenticated"
 
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `ledger token create`")
-
-
-def ledger_of(request: Request) -> Ledger:
-    return request.app.state.ledger
-
-
-def tokens_of(request: Request) -> Tokens:
-    return request.app.state.tokens
-
-
-def reports_of(request: Request) -> Reports:
-    return request.app.state.reports
 
 
 def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:

@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from api import problems
 from api.http.deps import Who, allow
+from api.state import log_of
 from domain.errors import Forbidden, InvalidInput, NotFound
 from projections.tlog import VerifiableLog
 
@@ -18,10 +19,6 @@ router = APIRouter(prefix="/v1/log", tags=["log"])
 responses = {s: problems.PROBLEM_RESPONSES[s] for s in (400, 403, 404)}
 AUDITORS = ("auditor", "admin")
 ENTRIES_PAGE = 1000
-
-
-def log_of(request: Request) -> VerifiableLog:
-    return request.app.state.log
 
 
 def b64(hashes: list[bytes]) -> list[str]:

@@ -1,0 +1,34 @@
+"""What create_app sets up once per process, as every edge reads it from a request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+if TYPE_CHECKING:
+    from api.auth import Tokens
+    from api.console.sessions import Sessions
+    from domain.ledger import Ledger
+    from projections.service import Reports
+    from projections.tlog import VerifiableLog
+
+
+def ledger_of(request: Request) -> Ledger:
+    return request.app.state.ledger
+
+
+def tokens_of(request: Request) -> Tokens:
+    return request.app.state.tokens
+
+
+def reports_of(request: Request) -> Reports:
+    return request.app.state.reports
+
+
+def log_of(request: Request) -> VerifiableLog:
+    return request.app.state.log
+
+
+def sessions_of(request: Request) -> Sessions:
+    return request.app.state.sessions
