@@ -130,7 +130,7 @@ def region_of(value: str | None, who: Caller) -> str:
 
 
 def _crumbs(region: str) -> list[tuple[str, str]]:
-    cuts = [c for c in (2, 4, 6, 9, 12) if c <= len(region)]
+    cuts = [c for c in (2, 4, 6, 9) if c < len(region)] + [len(region)]  # province, city, county, township
     return [(region[:c], region_name(region[:c])) for c in cuts]
 
 
