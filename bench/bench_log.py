@@ -111,9 +111,12 @@ def main() -> None:
     os.environ["TQDM_DISABLE"] = "1"
     lines = [
         f"Machine: {machine()}. `python bench/bench_log.py --backend {args.backend} --scale {args.scale}"
-        f" --parts {args.parts}`: the demo"
-        " written alone and with the log's tree following it; `ledger log verify` over the result; durable"
-        f" payments over HTTP ({args.seconds} s per row, wrk) with and without the log's thread in `ledger serve`.",
+        f" --parts {args.parts}`: "
+        + "; ".join(what for part, what in (
+            ("demo", "the demo written alone and with the log's tree following it"),
+            ("verify", "`ledger log verify`'s work (2 worker processes) over a demo written with the tree following"),
+            ("api", f"durable payments over HTTP ({args.seconds} s per row, wrk) with and without the log's thread"
+                    " in `ledger serve`, one after the other on fresh stores")) if part in parts) + ".",
         "",
         "| backend | what | figures |",
         "|---|---|---|",

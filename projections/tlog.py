@@ -260,17 +260,6 @@ def records(store: EventStore, after: int, page: int = 10_000) -> Iterator[list[
         start = rows[-1][0] + 1
 
 
-def leaves(store: EventStore, after: int, page: int = 10_000) -> Iterator[list[tuple[int, bytes]]]:
-    """(position, leaf bytes) of every stored event after position `after`, a page at a time."""
-    start = after + 1
-    while True:
-        rows = store.read_records(start, page)
-        if not rows:
-            return
-        yield [(n, leaf_bytes(n, o, v, t, s)) for n, o, v, t, s in rows]
-        start = rows[-1][0] + 1
-
-
 # -- the log as a service: follow, sign, prove, verify -------------------------------------------
 
 DEFAULT_ORIGIN = "ledger.example/log"
@@ -311,7 +300,7 @@ class VerifiableLog:
             self._signer = Signer.from_file(self.origin, self.key_file)
         return self._signer
 
-    def catch_up(self, page: int = 10_000, limit: int | None = None) -> int:
+    def catch_up(self, page: int = 10_000) -> int:
         """Append the events stored since the tree's last leaf; the number appended."""
         appended = 0
         with self._lock:
@@ -326,8 +315,6 @@ class VerifiableLog:
                 self.tables.save(self.tree.grown(size, hashes), runs, size + len(hashes), position)
                 size += len(hashes)
                 appended += len(hashes)
-                if limit is not None and appended >= limit:
-                    break
         return appended
 
     def size(self) -> int:
