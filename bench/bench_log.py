@@ -62,7 +62,7 @@ def demo(backend: str, scale: int, work: Path, schema: str | None, with_log: boo
     return [line], ledger, log
 
 
-def run(backend: str, scale: int, seconds: int, work: Path, parts: set[str]) -> list[str]:
+def run(backend: str, scale: int, seconds: int, work: Path, parts: set[str], without_first: bool = False) -> list[str]:
     lines: list[str] = []
     for with_log in [w for w in (False, True) if "demo" in parts or (w and "verify" in parts)]:
         sub = work / ("with" if with_log else "without")
@@ -83,8 +83,8 @@ def run(backend: str, scale: int, seconds: int, work: Path, parts: set[str]) -> 
                 print(lines[-1], flush=True)
             ledger.close()
     if "api" in parts and shutil.which("wrk"):
-        for serve_args, label in (((), "payments, serve keeping the log"),
-                                  (("--without-log",), "payments, serve `--without-log`")):
+        variants = [((), "payments, serve keeping the log"), (("--without-log",), "payments, serve `--without-log`")]
+        for serve_args, label in (variants[::-1] if without_first else variants):
             sub = work / ("api" + "-".join(serve_args))
             sub.mkdir()
             with pg_schema("bench_log_api") if backend == "postgres" else nullcontext() as schema:
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--parts", default="demo,verify,api", help="any of demo, verify, api (default all)")
+    parser.add_argument("--without-first", action="store_true", help="api: serve --without-log first (order effects)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     os.environ["TQDM_DISABLE"] = "1"
@@ -123,8 +124,9 @@ def main() -> None:
     ]
     for backend in (["sqlite", "postgres"] if args.backend == "both" else [args.backend]):
         with tempfile.TemporaryDirectory() as d:
-            lines += run(backend, args.scale, args.seconds, Path(d), parts)
-    write_section("Verifiable log" if parts == {"demo", "verify", "api"} else f"Verifiable log: {args.parts}", lines)
+            lines += run(backend, args.scale, args.seconds, Path(d), parts, args.without_first)
+    title = "Verifiable log" if parts == {"demo", "verify", "api"} else f"Verifiable log: {args.parts}"
+    write_section(title + (", --without-log first" if args.without_first else ""), lines)
 
 
 if __name__ == "__main__":
