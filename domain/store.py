@@ -141,14 +141,15 @@ class EventStore(Application):
         if isinstance(recorder, PostgresApplicationRecorder):
             from psycopg.rows import tuple_row
 
+            # The id's 16 bytes straight from the server (uuid_send): no UUID object made per row.
             statement: Any = SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table}"
-                " WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+                "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
+                " FROM {schema}.{table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
             ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
             with recorder.datastore.transaction(commit=False) as c:
                 cursor = c.connection.cursor(row_factory=tuple_row, binary=True)
                 cursor.execute(statement, (start, limit))
-                return [(n, o.bytes, v, t, s) for n, o, v, t, s in cursor.fetchall()]
+                return cursor.fetchall()
         statement = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
                      " WHERE rowid >= ? ORDER BY rowid LIMIT ?")
         with recorder.datastore.transaction(commit=False) as c:
