@@ -24,6 +24,12 @@ from projections.rows import ASSISTED, held_elsewhere
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
+# What the enrollment report counts of a group of person rows (two parameters: the day D, twice).
+_FIGURES = ("sum(enrolled), sum(paid),"
+            " sum(CASE WHEN benefit_start > 0 AND benefit_start <= ? AND benefit_end >= ? THEN 1 ELSE 0 END),"
+            " sum(undetermined), sum(CASE WHEN categories <> '' AND paid = 1 THEN 1 ELSE 0 END), count(*)")
+
+
 class ViewSource:
     def __init__(self, views: ViewStore, known_at: datetime | None = None, store: EventStore | None = None):
         self.views = views
@@ -67,24 +73,18 @@ class ViewSource:
         """Known now: the open rows, filed at the root, read per village in region order through
         their own index (no sort), summed per child region here."""
         d = on.toordinal()
-        p = "%s" if self.views.postgres else "?"
         if self.views.postgres:  # a text collation other than C: LIKE, not a byte range
-            where, params, indexed = f"region LIKE {p}", [region + "%"], ""
+            where, params, indexed = "region LIKE ?", [region + "%"], ""
         else:
-            where, params = f"region >= {p} AND region < {p}", [region, region[:-1] + chr(ord(region[-1]) + 1)]
+            where, params = "region >= ? AND region < ?", [region, region[:-1] + chr(ord(region[-1]) + 1)]
             # Told, since SQLite's statistics make the tree index look as good: it is not, as it
             # needs a sort (560-620 ms against 280 at full scale).
             indexed = " INDEXED BY person_rows_open"
-        sql = (f"SELECT year, region, sum(enrolled), sum(paid),"
-               f" sum(CASE WHEN benefit_start > 0 AND benefit_start <= {p} AND benefit_end >= {p} THEN 1 ELSE 0 END),"
-               f" sum(undetermined), sum(CASE WHEN categories <> '' AND paid = 1 THEN 1 ELSE 0 END), count(*)"
-               f" FROM {self.views.person_rows}{indexed} WHERE node = {ROOT} AND year IN ({p}, {p}) AND {where}"
-               f" AND eff_lo <= {p} AND eff_hi >= {p} GROUP BY year, region")
+        sql = (f"SELECT year, region, {_FIGURES} FROM {self.views.person_rows}{indexed} WHERE node = {ROOT}"
+               f" AND year IN (?, ?) AND {where} AND eff_lo <= ? AND eff_hi >= ? GROUP BY year, region")
         counts: dict[str, Counter[str]] = {}
-        for y, village, enrolled, paid, covered, undetermined, assisted_paid, n in self.views.query(
-                sql, [d, d, year, ASSISTED, *params, d, d]):
-            self._add(counts.setdefault(village[:width], Counter()), y, enrolled, paid, covered, undetermined,
-                      assisted_paid, n)
+        for y, village, *figures in self.views.query(sql, [d, d, year, ASSISTED, *params, d, d]):
+            self._add(counts.setdefault(village[:width], Counter()), y, *figures)
         return counts
 
     @staticmethod
@@ -101,15 +101,11 @@ class ViewSource:
         rows, params = self._believed(
             self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined",
             (year, ASSISTED), region, on)
-        sql = (
-            f"SELECT substr(region, 1, {int(width)}) AS child, year, sum(enrolled), sum(paid),"
-            " sum(CASE WHEN benefit_start > 0 AND benefit_start <= ? AND benefit_end >= ? THEN 1 ELSE 0 END),"
-            " sum(undetermined), sum(CASE WHEN categories <> '' AND paid = 1 THEN 1 ELSE 0 END), count(*)"
-            f" FROM ({rows}) AS believed GROUP BY child, year"
-        )
+        sql = (f"SELECT substr(region, 1, {int(width)}) AS child, year, {_FIGURES}"
+               f" FROM ({rows}) AS believed GROUP BY child, year")
         counts: dict[str, Counter[str]] = {}
-        for child, y, enrolled, paid, covered, undetermined, assisted_paid, n in self.views.query(sql, [d, d, *params]):
-            self._add(counts.setdefault(child, Counter()), y, enrolled, paid, covered, undetermined, assisted_paid, n)
+        for child, y, *figures in self.views.query(sql, [d, d, *params]):
+            self._add(counts.setdefault(child, Counter()), y, *figures)
         return counts
 
     def _assisted_insured_elsewhere(self, region: str, year: int, on: date) -> list[tuple[str, Any]]:
@@ -117,19 +113,19 @@ class ViewSource:
         paid here. They are few: read through their own small index, tested for belief at T and
         truth on D here, apart from the counts, which stay in the covering index."""
         d, q = on.toordinal(), self.q
-        p = "%s" if self.views.postgres else "?"
-        true_then = f"rec_lo <= {p} AND rec_hi >= {p} AND eff_lo <= {p} AND eff_hi >= {p}"
+        true_then = "rec_lo <= ? AND rec_hi >= ? AND eff_lo <= ? AND eff_hi >= ?"
         first, last = (day.toordinal() for day in rest_of_year(on, year))
         held = {person: village for person, village, elsewhere in self.views.query(
-                    f"SELECT person, region, elsewhere FROM {self.views.person_rows} WHERE year = {p}"
-                    f" AND elsewhere <> '' AND region LIKE {p} AND {true_then}", [ASSISTED, region + "%", q, q, d, d])
+                    f"SELECT person, region, elsewhere FROM {self.views.person_rows} WHERE year = ?"
+                    f" AND elsewhere <> '' AND region LIKE ? AND {true_then}", [ASSISTED, region + "%", q, q, d, d])
                 if held_elsewhere(elsewhere, first, last)}
         if not held:
             return []
         people = list(held)
-        paid = {person for person, p_ in self.views.query(
-                    f"SELECT person, paid FROM {self.views.person_rows} WHERE person IN ({', '.join([p] * len(people))})"
-                    f" AND year = {p} AND {true_then}", [*people, year, q, q, d, d]) if p_}
+        marks = ", ".join("?" * len(people))
+        paid = {person for person, p in self.views.query(
+                    f"SELECT person, paid FROM {self.views.person_rows} WHERE person IN ({marks})"
+                    f" AND year = ? AND {true_then}", [*people, year, q, q, d, d]) if p}
         return [(village, person) for person, village in held.items() if person not in paid]
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
