@@ -19,6 +19,7 @@ The tree follows the log like a projection: appending to it never slows a paymen
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
 import os
 import struct
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from domain.dates import now
@@ -64,7 +66,8 @@ def leaf_hashes(rows: list[tuple[int, bytes, int, str, bytes]]) -> list[bytes]:
 
 
 def tile_root(hashes: bytes) -> bytes:
-    """The hash of the complete subtree a full tile's 256 hashes make."""
+    """The hash of the complete subtree that a power-of-two run of hashes makes (a full tile's 256,
+    or a part of a tile)."""
     level = [hashes[i:i + HASH] for i in range(0, len(hashes), HASH)]
     while len(level) > 1:
         level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
@@ -84,7 +87,7 @@ class TreeTables:
     def __init__(self, store: EventStore):
         self.recorder = store.recorder
         self.datastore = self.recorder.datastore
-        self.postgres = store.recorder.__class__.__module__.endswith("postgres")
+        self.postgres = isinstance(store.recorder, PostgresApplicationRecorder)
         if self.postgres:
             prefix = Identifier(self.datastore.schema).as_string() + "."
             self.p = "%s"
@@ -104,7 +107,7 @@ class TreeTables:
                 f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {big} PRIMARY KEY, note TEXT NOT NULL,"
                 " made_at TEXT NOT NULL)",
             ):
-                c.execute(SQL(statement) if self.postgres else statement)  # type: ignore[arg-type]
+                c.execute(self._sql(statement))
 
     def _sql(self, statement: str) -> Any:
         return SQL(statement) if self.postgres else statement  # type: ignore[arg-type]
@@ -200,10 +203,7 @@ class Tree:
         part = hashes[offset:offset + (HASH << height)]
         if len(part) != HASH << height:
             raise LookupError(f"the tree holds no complete subtree at level {level}, index {index}")
-        nodes = [part[i:i + HASH] for i in range(0, len(part), HASH)]
-        while len(nodes) > 1:
-            nodes = [merkle.node_hash(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
-        return nodes[0]
+        return tile_root(part)
 
     def root(self, size: int) -> bytes:
         return merkle.root(self.subtree, size)
@@ -348,8 +348,6 @@ class VerifiableLog:
 
 def follow(log: VerifiableLog, stop: threading.Event, every: float = CHECKPOINT_EVERY) -> None:
     """serve's log thread: append what was written and sign a checkpoint, every few seconds."""
-    import logging
-
     logger = logging.getLogger("ledger.log")
     while not stop.is_set():
         try:
