@@ -173,20 +173,25 @@ class EventStore(Application):
             row = c.fetchone()
             return row[0] if row else None
 
-    def positions_of(self, originator_id: UUID) -> dict[int, int]:
-        """A stream's events' notification ids, by originator version."""
+    def stream_records(self, originator_id: UUID) -> list[tuple[int, bytes, int, str, bytes]]:
+        """One stream's stored events, as read_records gives them, in one query."""
         recorder = self.recorder
         if isinstance(recorder, PostgresApplicationRecorder):
+            from psycopg.rows import tuple_row
+
             statement: Any = SQL(
-                "SELECT originator_version, notification_id FROM {schema}.{table} WHERE originator_id = %s"
+                "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
+                " FROM {schema}.{table} WHERE originator_id = %s ORDER BY originator_version"
             ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
             with recorder.datastore.transaction(commit=False) as c:
-                c.execute(statement, (originator_id,))
-                return {r["originator_version"]: r["notification_id"] for r in c.fetchall()}
+                cursor = c.connection.cursor(row_factory=tuple_row, binary=True)
+                cursor.execute(statement, (originator_id,))
+                return cursor.fetchall()
         with recorder.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT originator_version, rowid FROM {recorder.events_table_name} WHERE originator_id = ?",
-                      (originator_id.hex,))
-            return {r[0]: r[1] for r in c.fetchall()}
+            c.row_factory = None
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
+                      " WHERE originator_id = ? ORDER BY originator_version", (originator_id.hex,))
+            return [(n, bytes.fromhex(o), v, t, s) for n, o, v, t, s in c.fetchall()]
 
     def construct_mapper(self) -> Mapper:
         return MsgspecMapper(

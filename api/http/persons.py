@@ -14,6 +14,7 @@ from api.schemas import (
 )
 from api.services.log import proven_events
 from api.services.persons import history_row, person_out
+from api.state import log_of
 from domain.categories import chinese_name
 from domain.dates import china_date
 
@@ -99,7 +100,7 @@ def history(request: Request, id_number: str, who: Who, ledger: TheLedger, known
     rows = [history_row(e) for e in shown]
     if not with_proofs:
         return {"events": rows}
-    proofs = proven_events(request.app.state.log, ledger, pid, [e.originator_version for e in shown])
+    checkpoint, proofs = proven_events(log_of(request), ledger, pid, [e.originator_version for e in shown])
     for row, proof in zip(rows, proofs, strict=True):
         row.update(proof)
-    return {"events": rows, "checkpoint": proofs.checkpoint}
+    return {"events": rows, "checkpoint": checkpoint}
