@@ -3,10 +3,8 @@ services as the HTTP API's (api/services), so a page shows exactly what the API 
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from api.console import charts
 from api.console.i18n import LANGUAGES, translator
 from api.console.sessions import COOKIE, LOGIN_COOKIE, Session, same
 from api.limits import FILE_PATHS, spool_upload
-from api.services.collection_import import SUCCESS, import_file
+from api.services.collection_import import SUCCESS, RowResult, import_file
 from api.services.person_page import person_page
 from api.services.reports import report_for
 from api.state import ledger_of, reports_of, sessions_of, tokens_of
@@ -65,6 +63,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     lang = language(request)
     context.setdefault("who", None)
     context.setdefault("csrf", "")
+    context["can_import"] = context["who"] is not None and context["who"].role in BUREAU
     return templates.TemplateResponse(request, template, {"t": translator(lang), "lang": lang, **context},
                                       status_code=status)
 
@@ -178,7 +177,7 @@ async def logout(request: Request) -> Response:
 @router.get("/language")
 def switch_language(request: Request, to: str = "zh", back: str = "/console") -> Response:
     # Only back into the console: never a redirect to another site.
-    target = back if back.startswith("/console") and not back.startswith("//") else "/console"
+    target = back if back.startswith("/console") else "/console"
     response = RedirectResponse(target, 303)
     response.set_cookie(LANG_COOKIE, to if to in LANGUAGES else "zh", samesite="strict", secure=_secure(request),
                         path="/console", max_age=365 * 86400)
@@ -193,7 +192,7 @@ def home(request: Request) -> HTMLResponse:
     who, session = signed_in(request)
     ledger = ledger_of(request)
     return render(request, "home.html", who=who, csrf=session.csrf, region=region_of(None, who),
-                  year=china_date(ledger.clock()).year, can_import=who.role in BUREAU)
+                  year=china_date(ledger.clock()).year)
 
 
 def _report_page(kind: str):
@@ -214,7 +213,7 @@ def _report_page(kind: str):
         context = dict(who=who, csrf=session.csrf, kind=kind, report=report, columns=columns,
                        rows=rows[:SHOWN_ROWS], more=max(0, len(rows) - SHOWN_ROWS), region=code, year=y,
                        as_of=as_of or "", known_at=known_at or "", crumbs=_crumbs(code),
-                       query=request.url.query, can_import=who.role in BUREAU)
+                       query=request.url.query)
         if kind == "enrollment":
             context["chart"] = charts.bars(rows, report.get("targets"))
             context["drill"] = len(code) < 12
@@ -254,15 +253,14 @@ def person(request: Request, ref: str, known_at: str | None = None) -> HTMLRespo
     page = person_page(ledger, pid, moment(known_at))
     person_readable(who, page.current)
     return render(request, "person.html", who=who, csrf=session.csrf, page=page,
-                  masked=mask(page.current.id_number), known_at=known_at or "", ref=ref,
-                  can_import=who.role in BUREAU)
+                  masked=mask(page.current.id_number), known_at=known_at or "", ref=ref)
 
 
 @router.get("/imports")
 def import_page(request: Request) -> HTMLResponse:
     who, session = signed_in(request)
     allow(who, BUREAU, "import collection files")
-    return render(request, "imports.html", who=who, csrf=session.csrf, result=None, can_import=True)
+    return render(request, "imports.html", who=who, csrf=session.csrf, result=None)
 
 
 @router.post("/imports")
@@ -271,22 +269,22 @@ async def import_upload(request: Request) -> HTMLResponse:
     allow(who, BUREAU, "import collection files")
     await checked_form(request, session)
     upload = await spool_upload(request, FILE_PATHS["/console/imports"])
-    out = tempfile.TemporaryFile()
+    failed: list[dict[str, Any]] = []
+    more = 0
+
+    def keep_failed(result: RowResult) -> None:  # the page lists the rows not posted, the first SHOWN_ROWS
+        nonlocal more
+        if result.outcome not in SUCCESS:
+            if len(failed) < SHOWN_ROWS:
+                failed.append(result.public())
+            else:
+                more += 1
+
     try:
-        summary = await run_in_threadpool(import_file, ledger_of(request), who, upload, out)
-        out.seek(0)
-        failed, more = [], 0
-        for line in out:
-            row = json.loads(line)
-            if row["outcome"] not in SUCCESS:
-                if len(failed) < SHOWN_ROWS:
-                    failed.append(row)
-                else:
-                    more += 1
+        summary = await run_in_threadpool(import_file, ledger_of(request), who, upload, keep_failed)
     finally:
         upload.close()
-        out.close()
-    return render(request, "imports.html", who=who, csrf=session.csrf, can_import=True,
+    return render(request, "imports.html", who=who, csrf=session.csrf,
                   result={"counts": summary.counts_dict(), "failed": failed, "more": more,
                           "totals": summary.totals()})
 
@@ -302,7 +300,7 @@ def error_page(request: Request, status: int, detail: str, field: str | None = N
         return _login(request, e.reason or "session_ended", 401)
     heading = {403: "forbidden", 404: "not_found"}.get(status, "error")
     return render(request, "error.html", status, who=who, csrf=session.csrf, heading=heading, detail=detail,
-                  field=field, can_import=who.role in BUREAU)
+                  field=field)
 
 
 def signed_out_page(request: Request, exc: SignedOut) -> Response:

@@ -13,7 +13,7 @@ from api import problems
 from api.http.deps import BUREAU, TheLedger, Who, allow
 from api.limits import FILE_PATHS, spool_upload
 from api.schemas import ImportReport
-from api.services.collection_import import import_file
+from api.services.collection_import import RowResult, import_file
 
 router = APIRouter()
 responses = problems.PROBLEM_RESPONSES
@@ -28,8 +28,12 @@ async def import_collections(request: Request, who: Who, ledger: TheLedger) -> S
     allow(who, BUREAU, "import collection files")
     upload = await spool_upload(request, FILE_PATHS["/v1/imports/collections"])
     out = tempfile.TemporaryFile()
+
+    def emit(result: RowResult) -> None:  # one JSON line per row, spooled to disk: files run to millions
+        out.write(json.dumps(result.public(), ensure_ascii=False).encode() + b"\n")
+
     try:
-        summary = await run_in_threadpool(import_file, ledger, who, upload, out)
+        summary = await run_in_threadpool(import_file, ledger, who, upload, emit)
     finally:
         upload.close()
     out.seek(0)

@@ -10,7 +10,6 @@ written and nothing said about the person.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections import Counter
@@ -338,9 +337,6 @@ def _with(r: RowResult, outcome: str, message: str) -> RowResult:
 REPORT_COLUMNS = ["line", "outcome", "message", "transaction_id", "id_number", "amount", "channel", "collection_point", "payment_id"]
 
 
-def import_file(ledger: Ledger, who: Caller, upload: IO[bytes], out: IO[bytes]) -> Summary:
-    """Import one file as `who`, writing each row's outcome to `out` as a line of JSON."""
-    def emit(result: RowResult) -> None:
-        out.write(json.dumps(result.public(), ensure_ascii=False).encode() + b"\n")
-
+def import_file(ledger: Ledger, who: Caller, upload: IO[bytes], emit: Callable[[RowResult], None]) -> Summary:
+    """Import one file as `who`, each row's outcome handed to `emit` as it is decided."""
     return Importer(ledger, actor_name=who.name, role=who.role, regions=who.regions).run_file(upload, emit)
