@@ -137,6 +137,11 @@ class EventStore(Application):
         """Stored events from notification id `start` on, at most `limit`, exactly as stored:
         (notification id, originator id's 16 bytes, originator version, topic, state). The verifiable log's
         leaves are made of these bytes (projections/tlog.py)."""
+        return self._records("{id} >= %s ORDER BY {id} LIMIT %s", (start, limit))
+
+    def _records(self, where: str, params: tuple[Any, ...]) -> list[tuple[int, bytes, int, str, bytes]]:
+        """Stored events as the log's leaves take them; `where` names the notification id `{id}`
+        and the originator id `{originator}`, with %s for each parameter."""
         recorder = self.recorder
         if isinstance(recorder, PostgresApplicationRecorder):
             from psycopg.rows import tuple_row
@@ -144,17 +149,17 @@ class EventStore(Application):
             # The id's 16 bytes straight from the server (uuid_send): no UUID object made per row.
             statement: Any = SQL(
                 "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
-                " FROM {schema}.{table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+                " FROM {schema}.{table} WHERE " + where.format(id="notification_id", originator="originator_id")
             ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
             with recorder.datastore.transaction(commit=False) as c:
                 cursor = c.connection.cursor(row_factory=tuple_row, binary=True)
-                cursor.execute(statement, (start, limit))
+                cursor.execute(statement, params)
                 return cursor.fetchall()
-        statement = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
-                     " WHERE rowid >= ? ORDER BY rowid LIMIT ?")
+        condition = where.format(id="rowid", originator="originator_id").replace("%s", "?")
         with recorder.datastore.transaction(commit=False) as c:
             c.row_factory = None
-            c.execute(statement, (start, limit))
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
+                      f" WHERE {condition}", [p.hex if isinstance(p, UUID) else p for p in params])
             return [(n, bytes.fromhex(o), v, t, s) for n, o, v, t, s in c.fetchall()]
 
     def nth_position(self, n: int) -> int | None:
@@ -175,23 +180,7 @@ class EventStore(Application):
 
     def stream_records(self, originator_id: UUID) -> list[tuple[int, bytes, int, str, bytes]]:
         """One stream's stored events, as read_records gives them, in one query."""
-        recorder = self.recorder
-        if isinstance(recorder, PostgresApplicationRecorder):
-            from psycopg.rows import tuple_row
-
-            statement: Any = SQL(
-                "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
-                " FROM {schema}.{table} WHERE originator_id = %s ORDER BY originator_version"
-            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
-            with recorder.datastore.transaction(commit=False) as c:
-                cursor = c.connection.cursor(row_factory=tuple_row, binary=True)
-                cursor.execute(statement, (originator_id,))
-                return cursor.fetchall()
-        with recorder.datastore.transaction(commit=False) as c:
-            c.row_factory = None
-            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name}"
-                      " WHERE originator_id = ? ORDER BY originator_version", (originator_id.hex,))
-            return [(n, bytes.fromhex(o), v, t, s) for n, o, v, t, s in c.fetchall()]
+        return self._records("{originator} = %s ORDER BY originator_version", (originator_id,))
 
     def construct_mapper(self) -> Mapper:
         return MsgspecMapper(
