@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import console, logs, problems
 from api.auth import Tokens
-from api.http import enrollments, imports, log, persons, reports
+from api.http import enrollments, imports, log, persons, policies, reports
 from api.limits import BodyLimit
 from domain.ledger import Ledger
 from projections.follower import Background
@@ -66,7 +66,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     app.state.log = verifiable_log
     problems.install(app)
     app.add_middleware(BodyLimit)
-    for resource in (persons, enrollments, reports, imports, log):
+    for resource in (persons, enrollments, reports, imports, log, policies):
         app.include_router(resource.router)
     console.install(app)
     return app

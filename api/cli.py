@@ -24,20 +24,46 @@ def _ledger():
 
 
 def cmd_policy_list(args: argparse.Namespace) -> int:
-    from domain.policy import all_policies
+    from domain.policy import all_policies, loaded_versions
 
-    print(f"{'id':<16} {'year':<5} {'seed':<5} {'tiers':<16} region")
+    _ledger()  # puts the policies loaded into the ledger in force
+    latest = {v.policy.id: v for v in loaded_versions()}
+    print(f"{'id':<16} {'year':<5} {'version':<8} {'tiers':<16} source")
     for p in all_policies():
-        tiers = " / ".join(t.resident for t in p.tier)
-        print(f"{p.id:<16} {p.year:<5} {p.seed:<5} {tiers:<16} {p.region_name} — {p.notice}")
+        tiers = " / ".join(t.resident or "unspecified" for t in p.tier)
+        v = latest.get(p.id)
+        source = (f"loaded {v.recorded_at:%Y-%m-%d %H:%M} by {v.actor} from {v.file_name}: {v.notice_number}"
+                  f" of {v.notice_date}") if v else f"shipped file (seed {p.seed})"
+        print(f"{p.id:<16} {p.year:<5} {v.version if v else 0:<8} {tiers:<16} {source}")
+        print(f"{'':<16} {p.region_name} — {p.notice}")
+    return 0
+
+
+def cmd_policy_load(args: argparse.Namespace) -> int:
+    from domain.ledger import Actor
+    from domain.policy_load import load_policy
+
+    path = Path(args.file)
+    v = load_policy(_ledger(), Actor(os.environ.get("USER", "cli"), "admin"), path.read_bytes(), file_name=path.name,
+                    notice_number=args.notice_number, notice_date=date.fromisoformat(args.notice_date))
+    print(f"policy {v.policy.id} version {v.version} loaded ({v.notice_number} of {v.notice_date}), recorded at"
+          f" {v.recorded_at.isoformat()}")
     return 0
 
 
 def cmd_policy_show(args: argparse.Namespace) -> int:
-    from domain.policy import POLICY_DIR, policy_by_id
+    from domain.policy import POLICY_DIR, loaded_versions, policy_by_id
 
+    _ledger()  # puts the policies loaded into the ledger in force
     policy = policy_by_id(args.id)
-    print((POLICY_DIR / f"{policy.id}.toml").read_text(encoding="utf-8"))
+    loaded = [v for v in loaded_versions() if v.policy.id == policy.id]
+    if loaded:
+        v = loaded[-1]
+        print(f"# version {v.version}: {v.notice_number} of {v.notice_date}, loaded by {v.actor} at"
+              f" {v.recorded_at.isoformat()}")
+        print(v.document)
+    else:
+        print((POLICY_DIR / f"{policy.id}.toml").read_text(encoding="utf-8"))
     return 0
 
 
@@ -446,7 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     policy = sub.add_parser("policy", help="the policies: list, show ID, check").add_subparsers(dest="action", required=True)
-    policy.add_parser("list", help="every policy file").set_defaults(func=cmd_policy_list)
+    policy.add_parser("list", help="the policies in force, with their source and version").set_defaults(
+        func=cmd_policy_list)
+    load_p = policy.add_parser("load", help="record a policy file as the next version of its region and year")
+    load_p.add_argument("file")
+    load_p.add_argument("--notice-number", required=True, help="the notice's 文号")
+    load_p.add_argument("--notice-date", required=True, help="the notice's date, YYYY-MM-DD")
+    load_p.set_defaults(func=cmd_policy_load)
     show = policy.add_parser("show", help="one policy file, with its sources")
     show.add_argument("id")
     show.set_defaults(func=cmd_policy_show)

@@ -124,6 +124,8 @@ class Pay(Strict):
     channel: Literal["wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app"]
     receipt_no: StrictStr | None = Field(None, description="required for cash")
     transaction_id: StrictStr | None = Field(None, description="the channel's own transaction number (缴费流水号)")
+    repair_year: StrictInt | None = Field(None, description="修复: the missed year this payment repairs, with the"
+                                          " enrollment of `year`; the amount is `year`'s individual contribution")
 
 
 class Cancel(Strict):
@@ -142,6 +144,23 @@ class SubsidyOut(BaseModel):
     granted_on: str
 
 
+class WaitingPeriodOut(BaseModel):
+    fixed_months: int
+    variable_months: int
+    anchor: Literal["year_start", "payment_month", "next_month", "same_day"]
+    gap_years: int
+    repaired_years: int
+
+
+class CriticalIllnessOut(BaseModel):
+    base_limit: str | None
+    continuous_years: int
+    zero_claim_years: int
+    increase: str | None
+    limit: str | None
+    undetermined_because: str | None
+
+
 class EnrollmentOut(BaseModel):
     id_number: str
     year: int
@@ -158,6 +177,10 @@ class EnrollmentOut(BaseModel):
     benefit_start: str | None
     benefit_end: str | None
     refund: str
+    waiting_period: WaitingPeriodOut | None = Field(None, description="the continuity rules' waiting period "
+                                                    "(国办发〔2024〕38号), when one applies")
+    critical_illness: CriticalIllnessOut | None = Field(None, description="the 大病保险 annual limit with the "
+                                                        "continuity incentives, where the policy states them")
     coverage_status: Literal["covered", "not_covered", "undetermined"] = Field(
         description="on the date `on` when asked with one, else for the year; undetermined is never not covered")
     undetermined_because: str | None = Field(description="the missing rule or condition, when undetermined")

@@ -12,11 +12,12 @@ from datetime import date
 from typing import Any
 
 from domain import events as ev
+from domain.continuity import History, Waiting, history
 from domain.dates import china_date
 from domain.money import yuan
 from domain.person import Enrollment, Person
-from domain.policy import Policy, policy_by_id
-from domain.rules import Benefit, benefit_period, describe_category, subsidy_amount
+from domain.policy import _FORGET, Policy, amount_fen, policy_at, policy_by_id, policy_version
+from domain.rules import Benefit, band_for, benefit_period, describe_category, subsidy_amount
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class CoverageView:
     undetermined: str | None = None
     covered_through: str | None = None  # not enrolled, covered through another's enrollment (the mother's)
     refund_fen: int = 0
+    waiting: Waiting | None = None
     explanation: list[str] = field(default_factory=list)
 
     @property
@@ -104,6 +106,7 @@ class CoverageView:
             "benefit_start": _iso(self.benefit_start),
             "benefit_end": _iso(self.benefit_end),
             "refund": yuan(self.refund_fen),
+            "waiting_period": self.waiting.to_api() if self.waiting else None,
             "coverage_status": self.coverage_status(),
             "covered_through": self.covered_through,
             "undetermined_because": self.undetermined if self.is_undetermined else None,
@@ -124,16 +127,36 @@ def describe_elsewhere(c: ev.CoverageElsewhereRecorded) -> str:
     return f"{scheme} in {c.region} from {c.from_on} {until} (source: {c.source})"
 
 
-def outstanding_fen(e: Enrollment) -> int:
-    """What is still to pay, without building the whole view (the payment path's check)."""
+def outstanding_fen(e: Enrollment, on: date | None = None) -> int:
+    """What is still to pay for a payment on `on` (default: the day of the latest payment), without
+    building the whole view (the payment path's check)."""
     if e.fee_waived:
         return 0
     policy = policy_by_id(e.policy_id)
+    full = _full_cost_fen(policy, e, on)
+    if full is not None:
+        return max(full - e.paid_fen, 0)
     payable = policy.contribution_fen(e.tier, e.cohort) - (e.subsidy.amount_fen if e.subsidy else 0)  # 0 if unknown
     return max(payable - e.paid_fen, 0)
 
 
+def _full_cost_fen(policy: Policy, e: Enrollment, on: date | None) -> int | None:
+    """The whole cost, where a payment on `on` falls in a band that charges it (no subsidy)."""
+    if not policy.full_cost_bands:
+        return None
+    if on is None:
+        if not e.payments:
+            return None
+        on = max(china_date(p.paid_at) for p in e.payments.values())
+    band = band_for(policy, on)
+    return amount_fen(band.full_cost) if band.full_cost is not None else None
+
+
 _paid_at = attrgetter("paid_at")
+
+
+def _last_paid(e: Enrollment) -> date:
+    return max(china_date(p.paid_at) for p in e.payments.values())
 
 
 def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tuple[date | None, str]:
@@ -163,20 +186,27 @@ def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tupl
     return None, ""
 
 
-def _benefit(policy_id: str, cohort: str, enrolled_on: date, paid_on: date | None, birth_date: date,
-             hukou_registered_on: date | None, by_subsidy: bool) -> Benefit:
+def _benefit(policy_id: str, version: int, cohort: str, enrolled_on: date, paid_on: date | None, birth_date: date,
+             hukou_registered_on: date | None, by_subsidy: bool, facts: History | None) -> Benefit:
     """The benefit period, remembered: outside the newborn rules it depends on the policy, the
-    cohort and the fully-paid day alone, so a county's persons share a few hundred answers."""
+    cohort, the fully-paid day and the person's gap years alone, so a county's persons share a few
+    hundred answers."""
     if cohort != "newborn":
-        return _benefit_cached(policy_id, cohort, None, paid_on, None, None, by_subsidy)
-    return _benefit_cached(policy_id, cohort, enrolled_on, paid_on, birth_date, hukou_registered_on, by_subsidy)
+        return _benefit_cached(policy_id, version, cohort, None, paid_on, None, None, by_subsidy, facts)
+    return _benefit_cached(policy_id, version, cohort, enrolled_on, paid_on, birth_date, hukou_registered_on,
+                           by_subsidy, facts)
 
 
 @lru_cache(maxsize=65536)
-def _benefit_cached(policy_id: str, cohort: str, enrolled_on: date | None, paid_on: date | None,
-                    birth_date: date | None, hukou_registered_on: date | None, by_subsidy: bool) -> Benefit:
-    return benefit_period(policy_by_id(policy_id), cohort=cohort, enrolled_on=enrolled_on, fully_paid_on=paid_on,
-                          birth_date=birth_date, hukou_registered_on=hukou_registered_on, by_subsidy=by_subsidy)
+def _benefit_cached(policy_id: str, version: int, cohort: str, enrolled_on: date | None, paid_on: date | None,
+                    birth_date: date | None, hukou_registered_on: date | None, by_subsidy: bool,
+                    facts: History | None) -> Benefit:
+    return benefit_period(policy_at(policy_id, version), cohort=cohort, enrolled_on=enrolled_on, fully_paid_on=paid_on,
+                          birth_date=birth_date, hukou_registered_on=hukou_registered_on, by_subsidy=by_subsidy,
+                          history=facts)
+
+
+_FORGET.append(_benefit_cached.cache_clear)
 
 
 def enrollment_view(person: Person, year: int, on: date | None = None, explain: bool = True) -> CoverageView:
@@ -185,7 +215,7 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     e = person.enrollments.get(year)
     if e is None:
         return CoverageView(person.id_number, year, "not_enrolled", explanation=[f"not enrolled for {year}"])
-    policy = policy_by_id(e.policy_id)
+    policy, version = policy_version(e.policy_id, person.known_at)
     contribution = policy.contribution_fen(e.tier, e.cohort)
     view = CoverageView(person.id_number, year, "enrolled", e.tier, e.cohort, policy.id, contribution)
     lines = view.explanation if explain else []
@@ -232,15 +262,31 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
                     lines.append(f"warning: payment {p.payment_id} was taken in cash (receipt {p.receipt_no}),"
                                  f" which policy {policy.id} allows only by exception ({policy.collection.cash_source})")
     paid_on, how = fully_paid_on(e, view.payable_fen, explain)
+    if policy.full_cost_bands and not e.fee_waived:
+        full = _full_cost_fen(policy, e, paid_on)
+        if full is not None:
+            # Paid in a band that charges the whole cost: no subsidy, and the whole cost is owed.
+            day = paid_on or _last_paid(e)
+            view.subsidy, view.payable_fen = None, full
+            paid_on, how = fully_paid_on(e, full, explain)
+            owed_unknown = None
+            if explain:
+                lines.append(f"paid on {day}, in a band that charges the whole cost: {yuan(full)} is owed, without"
+                             f" subsidy ({band_for(policy, day).source})")
     view.fully_paid_on = paid_on
     if how:
         lines.append(how)
     by_subsidy = view.payable_fen == 0 and not e.fee_waived
-    benefit = _benefit(policy.id, e.cohort, e.enrolled_on, paid_on, person.birth_date, person.hukou_registered_on,
-                       by_subsidy)
+    facts = history(policy, person, year, e.cohort, paid_on) if policy.continuity is not None else None
+    benefit = _benefit(policy.id, version, e.cohort, e.enrolled_on, paid_on, person.birth_date, person.hukou_registered_on,
+                       by_subsidy, facts)
     if explain:
         lines.extend(benefit.lines)
+        for r in sorted(e.repairs.values(), key=_paid_at):
+            lines.append(f"repair (修复) of {r.repair_year}: {yuan(r.amount_fen)} paid on {china_date(r.paid_at)}"
+                         f" (payment {r.payment_id})")
     view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
+    view.waiting = benefit.waiting
     if owed_unknown and paid_on is None:
         # Paid in full, the person is fully paid whatever the subsidy; short of that, nobody knows.
         view.undetermined = f"{OWED_UNKNOWN}: {owed_unknown}"

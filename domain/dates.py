@@ -47,3 +47,20 @@ def at_china_midnight(day: date) -> datetime:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def first_of_month_after(day: date, months: int) -> date:
+    """The 1st of the month `months` after `day`'s month: January and 3 gives 1 April."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def after_full_months(start: date, months: int) -> date:
+    """The day after a period of `months` months from `start` ends. 民法典 第二百零二条: a period
+    counted in months ends on the corresponding day of its last month, or on that month's last day
+    when it has none; the period of 3 months from 15 January ends on 15 April, benefits from 16
+    April; from 30 November, it ends on 28 (or 29) February."""
+    index = start.year * 12 + start.month - 1 + months
+    year, month = index // 12, index % 12 + 1
+    last = date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+    return last + timedelta(days=1)

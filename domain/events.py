@@ -123,6 +123,9 @@ class PaymentRecorded(Event, frozen=True, kw_only=True):
     receipt_no: str | None = None
     transaction_id: str | None = None
     idempotency_key: str | None = None
+    # 修复: a payment for a missed year (断保年度) made with this year's enrollment; it shortens the
+    # waiting period and is not part of this year's contribution.
+    repair_year: int | None = None
 
 
 class PaymentVoided(Event, frozen=True, kw_only=True):
@@ -146,6 +149,16 @@ class CoverageElsewhereRecorded(Event, frozen=True, kw_only=True):
     to_on: date | None  # None while it continues
     source: str
     evidence: str | None = None  # 参保缴费凭证 or the extract's reference
+
+
+class ClaimsYearRecorded(Event, frozen=True, kw_only=True):
+    """A coverage year's claims as the claims system reports them: whether the fund reimbursed
+    anything (零报销 when not) and whether the 大病保险 reward was used (使用奖励额度)."""
+
+    year: int
+    reimbursed: bool
+    reward_used: bool
+    source: str
 
 
 class EnrollmentCancelled(Event, frozen=True, kw_only=True):
@@ -202,3 +215,18 @@ class TargetTableLoaded(Event, frozen=True, kw_only=True):
     printed_population: int | None = None
     printed_target: int | None = None
     warnings: list[str] = []
+
+
+class PolicyLoaded(Event, frozen=True, kw_only=True):
+    """A policy file loaded by an operator (`ledger policy load`, or the admin API): version n of
+    its region and year, with the notice it comes from. All loads are one stream, in order; a
+    question "as known at T" uses the version loaded by T."""
+
+    world_event: ClassVar[bool] = False
+    policy_id: str
+    version: int
+    notice_number: str  # 文号
+    notice_date: date
+    file_name: str
+    document: str  # the file's text, exactly as loaded
+    sha256: str

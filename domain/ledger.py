@@ -34,7 +34,8 @@ from domain.person import Person, claim_id, fold, person_id
 from domain.policy import find_policy, policy_by_id, served_from
 from domain.regions import validate_village_code
 from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, within_season
-from domain.rules import check_payment_date, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel
+from domain.rules import check_payment_date, check_repair, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel
+from domain.policy_load import install_from
 from domain.store import open_store, storage_env
 from domain.text import clean_text, optional_text
 
@@ -171,6 +172,7 @@ class Ledger:
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = now):
         self.env = storage_env() if env is None else env
         self.store = open_store(self.env)
+        install_from(self.store)  # the policies loaded into this ledger are in force in this process
         self.committer = GroupCommit(self._insert)
         self.clock = clock
         self._batch: UnitOfWork | None = None
@@ -676,6 +678,7 @@ class Ledger:
         fingerprint: str = "",
         document_type: str = "resident_id",
         with_view: bool = True,
+        repair_year: int | None = None,
     ) -> PaymentResult:
         """缴费. With an idempotency key, a retry returns the first result and posts nothing."""
         # A Fen is an amount the caller parsed and checked already (the daily file does).
@@ -734,14 +737,18 @@ class Ledger:
             paid_on = china_date(paid_at)
             not_before(paid_on, person.birth_date, "paid_at", "the person's birth")
             within_season(paid_on, *payment_season(policy, enrollment.cohort), "paid_at", policy.id)
-            check_payment_date(policy, enrollment.cohort, paid_on)
-            outstanding = outstanding_fen(enrollment)
-            if outstanding == 0:
-                raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount", "over_payment")
-            if amount_fen > outstanding:
-                raise RefusedByRule(
-                    f"{yuan(amount_fen)} is more than the outstanding {yuan(outstanding)}", "amount", "over_payment"
-                )
+            if repair_year is not None:
+                check_repair(policy, person, enrollment, repair_year, amount_fen)
+            else:
+                check_payment_date(policy, enrollment.cohort, paid_on)
+                outstanding = outstanding_fen(enrollment, paid_on)
+                if outstanding == 0:
+                    raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount",
+                                        "over_payment")
+                if amount_fen > outstanding:
+                    raise RefusedByRule(
+                        f"{yuan(amount_fen)} is more than the outstanding {yuan(outstanding)}", "amount", "over_payment"
+                    )
             payment_id = secrets.token_hex(16)
             uow.emit(
                 person,
@@ -755,6 +762,7 @@ class Ledger:
                 receipt_no=receipt_no,
                 transaction_id=transaction_id,
                 idempotency_key=idempotency_key,
+                repair_year=repair_year,
             )
             if key_claim is not None:
                 uow.emit_claim(
@@ -783,9 +791,9 @@ class Ledger:
         def decide(uow: UnitOfWork) -> int:
             person = self._registered(uow, id_number, document_type)
             found = [
-                (y, e.payments[payment_id])
+                (y, e.payments.get(payment_id) or e.repairs[payment_id])
                 for y, e in person.enrollments.items()
-                if payment_id in e.payments and (year is None or y == year)
+                if (payment_id in e.payments or payment_id in e.repairs) and (year is None or y == year)
             ]
             if not found:
                 raise NotFound(f"no payment {payment_id} is recorded for this person", "payment_id", "payment_exists")

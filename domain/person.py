@@ -59,6 +59,7 @@ class Enrollment:
     voided: list[ev.PaymentVoided] = field(default_factory=list)
     cancellation: ev.EnrollmentCancelled | None = None
     first_payment_version: int | None = None
+    repairs: dict[str, ev.PaymentRecorded] = field(default_factory=dict)  # 修复 payments for missed years
 
     @property
     def paid_fen(self) -> int:
@@ -77,6 +78,10 @@ class Person:
     identity_events: list[ev.IdentityCertified | ev.IdentityEnded] = field(default_factory=list)
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     elsewhere: list[ev.CoverageElsewhereRecorded] = field(default_factory=list)
+    claims: dict[int, ev.ClaimsYearRecorded] = field(default_factory=dict)
+    # The moment the fold was cut at ("as known at"), None for everything known: the policy
+    # version a question uses is the one known then.
+    known_at: datetime | None = None
 
     @property
     def id_number(self) -> str:
@@ -154,7 +159,9 @@ def _subsidy(p: Person, e: ev.SubsidyGranted) -> None:
 
 def _paid(p: Person, e: ev.PaymentRecorded) -> None:
     enrollment = p.enrollments.get(e.year)
-    if enrollment is not None:
+    if enrollment is not None and e.repair_year is not None:
+        enrollment.repairs[e.payment_id] = e
+    elif enrollment is not None:
         enrollment.payments[e.payment_id] = e
         if enrollment.first_payment_version is None:
             enrollment.first_payment_version = e.originator_version
@@ -162,7 +169,8 @@ def _paid(p: Person, e: ev.PaymentRecorded) -> None:
 
 def _voided(p: Person, e: ev.PaymentVoided) -> None:
     enrollment = p.enrollments.get(e.year)
-    if enrollment is not None and enrollment.payments.pop(e.payment_id, None) is not None:
+    if enrollment is not None and (enrollment.payments.pop(e.payment_id, None) is not None
+                                   or enrollment.repairs.pop(e.payment_id, None) is not None):
         enrollment.voided.append(e)
 
 
@@ -178,6 +186,10 @@ def _elsewhere(p: Person, e: ev.CoverageElsewhereRecorded) -> None:
     p.elsewhere.append(e)
 
 
+def _claims(p: Person, e: ev.ClaimsYearRecorded) -> None:
+    p.claims[e.year] = e  # the claims system's latest word on the year
+
+
 _HANDLERS = {
     ev.PersonRegistered: _registered,
     ev.RegistrationCorrected: _corrected,
@@ -190,6 +202,7 @@ _HANDLERS = {
     ev.PaymentVoided: _voided,
     ev.EnrollmentCancelled: _cancelled,
     ev.CoverageElsewhereRecorded: _elsewhere,
+    ev.ClaimsYearRecorded: _claims,
 }
 
 
@@ -207,7 +220,7 @@ def fold(
     on: date | None = None,
     known_at: datetime | None = None,
 ) -> Person:
-    person = Person(pid)
+    person = Person(pid, known_at=known_at)
     for e in events:
         if known_at is not None and e.recorded_at > known_at:
             continue

@@ -7,10 +7,10 @@ engine (domain/rules.py) reads these objects and nothing else.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from decimal import Decimal
 
@@ -23,13 +23,20 @@ from domain.money import parse_yuan
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
-BandStart = Literal["year_start", "next_month", "after_days", "refused", "unspecified"]
+BandStart = Literal["year_start", "next_month", "after_days", "waiting_period", "refused", "unspecified"]
+# Where a waiting period's months are counted from for a payment after the window (window payers
+# count from 1 January): the payment month counted (Jan pay, 3 months: 1 April), the month after
+# it, or the payment day itself (3 months after 15 January ends on 15 April).
+Anchor = Literal["payment_month", "next_month", "same_day"]
+GapFormula = Literal["gap_years_minus_one", "gap_years"]
+ExemptStart = Literal["payment_month", "next_month", "payment_day", "unspecified"]
 
 
 class Tier(msgspec.Struct, forbid_unknown_fields=True):
     tier: int
-    resident: str  # yuan, e.g. "280.00"
+    resident: str | None = None  # yuan, e.g. "280.00"; None where no source found states it
     student: str | None = None
+    source: str = "notice"
 
 
 class StudentYear(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,13 +67,68 @@ class Band(msgspec.Struct, forbid_unknown_fields=True):
     """Coverage start for a contribution fully paid on or before `paid_through`.
 
     `paid_through` is a date, "end_of_february" (computed for the coverage year, so 29 February
-    in a leap year), or absent for the last, open-ended band.
+    in a leap year), or absent for the last, open-ended band. `waiting_period`: after the
+    [continuity] waiting period, counted from its anchor. `full_cost`: paid in this band, the
+    person pays the whole cost (individual share and fiscal subsidy) and no identity subsidy
+    applies (Yunnan 2025: 「全额缴纳…不享受财政补助」).
     """
 
     start: BandStart
     paid_through: str | None = None
     days: int | None = None
+    full_cost: str | None = None
     source: str = "notice"
+
+
+class Continuity(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """连续参保: the waiting periods of 国办发〔2024〕38号 as a region applies them. Every parameter
+    names its sentence in the file; one a source does not state stays at its "unspecified" value
+    and the answer it would decide is undetermined, never guessed."""
+
+    counts_from: int  # the first coverage year a missed year counts as a gap (自2025年起)
+    counts_from_source: str
+    fixed_months: int  # 固定待遇等待期
+    fixed_source: str
+    variable_months_per_gap_year: int = 1  # 变动待遇等待期: months per gap year beyond the formula's
+    gap_formula: GapFormula | None = None  # None: unspecified, a waiting period with gap years is undetermined
+    gap_formula_source: str = "unspecified"
+    # 连续断保4年及以上的，修复后固定待遇等待期和变动待遇等待期之和原则上不少于6个月
+    min_total_months: int | None = None
+    min_total_after_gap_years: int | None = None
+    min_total_source: str = "unspecified"
+    anchor: Anchor | None = None  # None: unspecified, a late payer's start is undetermined
+    anchor_source: str = "unspecified"
+    # Who waits no months (除新生儿等特殊群体外): cohorts, identity categories held on the day the
+    # contribution is fully paid, and persons whose 职工医保 ended at most this many months before.
+    exempt_cohorts: list[Literal["newborn", "student", "graduate", "veteran"]] = []
+    exempt_categories: list[str] = []
+    exempt_after_employee_months: int | None = None
+    exemptions_source: str = "unspecified"
+    # An exempt person paying after the window is covered from: (the 1st of) the payment month, the
+    # next month, the payment day; unspecified: undetermined.
+    exempt_start: ExemptStart = "unspecified"
+    exempt_start_source: str = "unspecified"
+    # 修复: each missed year paid for at the current year's individual contribution removes one
+    # variable month.
+    repair: bool = False
+    repair_source: str = "unspecified"
+
+
+class CriticalIllness(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """大病保险 incentives of 国办发〔2024〕38号: a higher annual limit for continuous enrollment
+    (each year after four) and for a year without claims; capped as a share of the base limit."""
+
+    base_limit: str | None = None  # yuan; None: unspecified, the limit is undetermined
+    base_limit_source: str = "unspecified"
+    continuous_counts_from: int | None = None  # the first year that counts toward 连续参保 (UNVERIFIED nationally)
+    continuous_counts_from_source: str = "unspecified"
+    continuous_after_years: int = 4  # 连续参加居民医保满4年
+    continuous_step: str | None = None  # yuan per further year
+    continuous_step_source: str = "unspecified"
+    zero_claim_step: str | None = None  # yuan for each year without claims (当年基金零报销的…次年可提高)
+    zero_claim_step_source: str = "unspecified"
+    cap_share: str = "0.20"  # 累计提高总额不超过…原封顶线的20%
+    cap_source: str = "国办发〔2024〕38号: 累计提高总额不超过所在统筹地区大病保险原封顶线的20%"
 
 
 class Newborn(msgspec.Struct, forbid_unknown_fields=True):
@@ -147,11 +209,20 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
     refund: Refund
     funders: dict[str, str]
     subsidy: list[Subsidy] = []
+    # Where no source found states the region's subsidies: the sources searched. A person holding
+    # any identity category then has an undetermined subsidy, never a silent zero.
+    subsidies_unspecified: str | None = None
     student_year: StudentYear | None = None
     targets: Targets = Targets()
     elsewhere: Elsewhere = Elsewhere()
+    continuity: Continuity | None = None
+    critical_illness: CriticalIllness | None = None
 
     # -- derived views the engine uses --------------------------------------------------------
+    @property
+    def full_cost_bands(self) -> bool:
+        return any(b.full_cost is not None for b in self.band)
+
     def tier_numbers(self) -> list[int]:
         return [t.tier for t in self.tier]
 
@@ -166,6 +237,13 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
                             "student_contribution",
                         )
                     return amount_fen(t.student)
+                if t.resident is None:
+                    raise RefusedByRule(
+                        f"policy {self.id} states no contribution for tier {tier} ({t.source}): the bureau loads"
+                        " its notice's policy with `ledger policy load` before enrolling",
+                        "tier",
+                        "contribution_unspecified",
+                    )
                 return amount_fen(t.resident)
         raise RefusedByRule(
             f"policy {self.id} has no tier {tier}; it has tier {', '.join(map(str, self.tier_numbers()))}",
@@ -242,6 +320,14 @@ def _problems(p: Policy) -> list[str]:
         previous = limit or previous
     if p.band and p.band[-1].paid_through is not None:
         out.append("benefit: the last band must be open-ended (refused or unspecified if need be)")
+        if b.full_cost is not None:
+            try:
+                parse_yuan(b.full_cost, f"band {i + 1} full_cost")
+            except InvalidInput as e:
+                out.append(str(e))
+        if b.start == "waiting_period" and p.continuity is None:
+            out.append(f"band {i + 1}: waiting_period needs a [continuity] section")
+    out.extend(_continuity_problems(p))
     if p.student_year and p.student_year.start >= p.student_year.end:
         out.append("student_year: start must be before end")
     for name in ("rate_of_population", "assisted"):
@@ -255,6 +341,40 @@ def _problems(p: Policy) -> list[str]:
     return out
 
 
+def _continuity_problems(p: Policy) -> list[str]:
+    out: list[str] = []
+    c = p.continuity
+    if c is not None:
+        if not 2000 <= c.counts_from <= p.year:
+            out.append(f"continuity.counts_from: {c.counts_from} must be a year no later than the policy's {p.year}")
+        for name in ("fixed_months", "variable_months_per_gap_year", "min_total_months", "min_total_after_gap_years",
+                     "exempt_after_employee_months"):
+            value = getattr(c, name)
+            if value is not None and not 0 <= value <= 24:
+                out.append(f"continuity.{name}: must be 0..24, got {value}")
+        if (c.min_total_months is None) != (c.min_total_after_gap_years is None):
+            out.append("continuity: give both min_total_months and min_total_after_gap_years, or neither")
+        for code in c.exempt_categories:
+            if code not in CATEGORIES:
+                out.append(f"continuity.exempt_categories: unknown category {code!r}")
+    ci = p.critical_illness
+    if ci is not None:
+        for name in ("base_limit", "continuous_step", "zero_claim_step"):
+            value = getattr(ci, name)
+            if value is not None:
+                try:
+                    parse_yuan(value, f"critical_illness.{name}")
+                except InvalidInput as e:
+                    out.append(str(e))
+        try:
+            ok = 0 <= Decimal(ci.cap_share) <= 1
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            out.append(f"critical_illness.cap_share: must be a share such as \"0.20\", got {ci.cap_share!r}")
+    return out
+
+
 def load_policy_file(path: Path) -> Policy:
     try:
         return msgspec.toml.decode(path.read_bytes(), type=Policy)
@@ -262,9 +382,79 @@ def load_policy_file(path: Path) -> Policy:
         raise ValueError(f"{path.name}: {e}") from None
 
 
+def parse_policy(text: bytes | str, name: str = "policy") -> Policy:
+    """A policy file's text, decoded and checked as the shipped files are: every problem is named,
+    all at once, in the InvalidInput raised (field `policy`)."""
+    try:
+        p = msgspec.toml.decode(text, type=Policy)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise InvalidInput(f"{name}: {e}", "policy", "policy_file") from None
+    problems = _problems(p)
+    if problems:
+        raise InvalidInput(f"{name}: " + "; ".join(problems), "policy", "policy_file")
+    return p
+
+
+@cache
+def shipped_policies() -> tuple[Policy, ...]:
+    return tuple(load_policy_file(p) for p in sorted(POLICY_DIR.glob("*.toml")))
+
+
+class PolicyVersion(msgspec.Struct, frozen=True):
+    """A policy loaded into the ledger (`ledger policy load`): version n of its region and year,
+    from which notice (文号 and date), by whom, and when it became known."""
+
+    policy: Policy
+    version: int
+    recorded_at: datetime
+    notice_number: str
+    notice_date: date
+    actor: str
+    file_name: str
+    document: str  # the file's text as loaded
+
+
+# Policies loaded into the ledger this process reads, by policy id, in recording order. The
+# shipped files are version 0, always under any loaded version.
+_loaded: dict[str, list[PolicyVersion]] = {}
+
+
+def install_loaded(versions: list[PolicyVersion]) -> None:
+    """The loaded policies of the ledger this process serves (read from its log), replacing any
+    installed before; the remembered answers that depend on a policy are forgotten."""
+    by_id: dict[str, list[PolicyVersion]] = {}
+    for v in versions:
+        by_id.setdefault(v.policy.id, []).append(v)
+    if by_id == _loaded:
+        return
+    _loaded.clear()
+    _loaded.update(by_id)
+    all_policies.cache_clear()
+    _shipped_by_id.cache_clear()
+    for forget in _FORGET:
+        forget()
+
+
+_FORGET: list[Any] = []  # cache_clear of every cache keyed by policy id (registered where they are made)
+
+
+def loaded_versions() -> list[PolicyVersion]:
+    return [v for versions in _loaded.values() for v in versions]
+
+
+def load_times() -> list[datetime]:
+    """When each loaded version became known, in order: the moments a report's answer may change
+    without a person's event."""
+    return sorted(v.recorded_at for v in loaded_versions())
+
+
 @cache
 def all_policies() -> tuple[Policy, ...]:
-    return tuple(load_policy_file(p) for p in sorted(POLICY_DIR.glob("*.toml")))
+    """The policies in force now: each region and year's latest loaded version, else its file."""
+    latest = {p.id: p for p in shipped_policies()}
+    for pid, versions in _loaded.items():
+        latest[pid] = versions[-1].policy
+    return tuple(latest[k] for k in sorted(latest))
 
 
 def check_policies(paths: list[Path] | None = None) -> dict[str, list[str]]:
@@ -285,16 +475,39 @@ def check_policies(paths: list[Path] | None = None) -> dict[str, list[str]]:
     return report
 
 
-def policy_by_id(policy_id: str) -> Policy:
-    found = _policies_by_id().get(policy_id)
+def policy_by_id(policy_id: str, known_at: datetime | None = None) -> Policy:
+    return policy_version(policy_id, known_at)[0]
+
+
+def policy_version(policy_id: str, known_at: datetime | None = None) -> tuple[Policy, int]:
+    """The policy and its version as known at `known_at` (default: now). A question about a past
+    moment uses the version loaded by then, so a report rebuilt for that moment is the one the
+    bureau saw; before the first load, the shipped file (version 0), or else the first version."""
+    versions = _loaded.get(policy_id)
+    if versions:
+        if known_at is None:
+            return versions[-1].policy, versions[-1].version
+        for v in reversed(versions):
+            if v.recorded_at <= known_at:
+                return v.policy, v.version
+        shipped = _shipped_by_id().get(policy_id)
+        return (shipped, 0) if shipped is not None else (versions[0].policy, versions[0].version)
+    found = _shipped_by_id().get(policy_id)
     if found is None:
         raise RefusedByRule(f"no policy with id {policy_id!r}", "policy", "policy_exists")
-    return found
+    return found, 0
+
+
+def policy_at(policy_id: str, version: int) -> Policy:
+    """A given version of a policy (0: the shipped file)."""
+    if version == 0:
+        return _shipped_by_id()[policy_id]
+    return _loaded[policy_id][version - 1].policy
 
 
 @cache
-def _policies_by_id() -> dict[str, Policy]:
-    return {p.id: p for p in all_policies()}
+def _shipped_by_id() -> dict[str, Policy]:
+    return {p.id: p for p in shipped_policies()}
 
 
 def served_from(regions: tuple[str, ...], region: str) -> Policy | None:

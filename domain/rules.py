@@ -10,11 +10,13 @@ from functools import lru_cache
 from datetime import date, timedelta
 
 from domain.categories import chinese_name
-from domain.dates import after_full_days, first_of_next_month, within_days
-from domain.errors import RefusedByRule
+from domain.continuity import History, Waiting, gap_years, waiting
+from domain.dates import after_full_days, after_full_months, first_of_month_after, first_of_next_month, within_days
+from domain.errors import Conflict, InvalidInput, RefusedByRule
 from domain.events import Candidate
 from domain.money import yuan
-from domain.policy import Band, Policy, Subsidy, amount_fen, policy_by_id
+from domain.person import Enrollment, Person
+from domain.policy import _FORGET, Band, Policy, Subsidy, amount_fen, policy_by_id
 
 
 # -- subsidies --------------------------------------------------------------------------------
@@ -59,6 +61,10 @@ def decide_subsidy(
     highest_applies = false ranks its categories instead: the first one listed that the person
     holds and that gives something on the tier (still one subsidy, never a sum).
     """
+    if policy.subsidies_unspecified is not None and any(c != "fp_compliant_birth" for c in held):
+        why = (f"{', '.join(held)} held, and no source found states policy {policy.id}'s subsidies"
+               f" ({policy.subsidies_unspecified})")
+        return SubsidyDecision(held[0], 0, "", [], why, undetermined=why)
     candidates: list[Candidate] = []
     best: tuple[Subsidy, int] | None = None
     elsewhere: list[Subsidy] = []
@@ -134,12 +140,47 @@ def check_payment_date(policy: Policy, cohort: str, paid_on: date) -> None:
     )
 
 
+def check_repair(policy: Policy, person: Person, enrollment: Enrollment, repair_year: object, amount_fen: int) -> None:
+    """修复: a payment for a missed year, made with this year's enrollment, at this year's individual
+    contribution (「参照我市当年度个人缴费标准」), one payment per missed year."""
+    rules = policy.continuity
+    if rules is None or not rules.repair:
+        raise RefusedByRule(f"policy {policy.id} takes no repair payments (修复): it states no such rule",
+                            "repair_year", "repair_not_offered")
+    if not isinstance(repair_year, int) or isinstance(repair_year, bool):
+        raise InvalidInput("must be a coverage year such as 2025", "repair_year", "year")
+    if not rules.counts_from <= repair_year < enrollment.year:
+        raise RefusedByRule(
+            f"{repair_year} cannot be repaired with the {enrollment.year} enrollment: policy {policy.id} counts"
+            f" missed years from {rules.counts_from} to {enrollment.year - 1} ({rules.counts_from_source})",
+            "repair_year", "repair_year_range")
+    if repair_year not in gap_years(person, rules, enrollment.year):
+        why = ("the person was born that year or later" if repair_year <= person.birth_date.year
+               else "the person was insured that year")
+        raise RefusedByRule(f"{repair_year} was not missed: {why}; only a missed year (断保年度) can be repaired",
+                            "repair_year", "repair_year_missed")
+    for e in person.enrollments.values():
+        for r in e.repairs.values():
+            if r.repair_year == repair_year:
+                raise Conflict(f"{repair_year} is already repaired, by payment {r.payment_id}", "repair_year",
+                               "repair_year_repaired")
+    price = policy.contribution_fen(enrollment.tier, enrollment.cohort)
+    if amount_fen != price:
+        raise RefusedByRule(
+            f"a repair costs {yuan(price)}, the {enrollment.year} individual contribution for tier"
+            f" {enrollment.tier} ({rules.repair_source}); {yuan(amount_fen)} was given", "amount", "repair_amount")
+
+
 @dataclass
 class Benefit:
     start: date | None = None
     end: date | None = None
     lines: list[str] = field(default_factory=list)
     undetermined: str | None = None
+    waiting: Waiting | None = None
+
+
+NO_HISTORY = History((), (), None)
 
 
 # Where a policy does not say when its window opens (000 Qianjiang states no dates), payments are
@@ -156,7 +197,7 @@ def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
 
 @lru_cache(maxsize=1024)
 def _payment_season(policy_id: str, cohort: str) -> tuple[date, date]:
-    policy = policy_by_id(policy_id)
+    policy = policy_by_id(policy_id)  # the version in force: a payment is taken now
     first = policy.collection.opens or date(policy.year - 1, *EARLIEST_OPENING)
     start, end, _ = coverage_bounds(policy, cohort)
     # Never earlier than the coverage year's end: a student's academic-year end is inferred, not
@@ -167,6 +208,9 @@ def _payment_season(policy_id: str, cohort: str) -> tuple[date, date]:
     if cohort == "newborn":
         last += timedelta(days=policy.newborn.within_days)
     return first, last
+
+
+_FORGET.append(_payment_season.cache_clear)
 
 
 def coverage_bounds(policy: Policy, cohort: str) -> tuple[date, date, str]:
@@ -186,9 +230,11 @@ def benefit_period(
     birth_date: date,
     hukou_registered_on: date | None,
     by_subsidy: bool = False,
+    history: History | None = None,
 ) -> Benefit:
     """待遇享受期 from the day the contribution was fully paid (完清费用之日). `by_subsidy`: that day is
-    the day a subsidy covering the whole contribution was granted, not a payment of the person's."""
+    the day a subsidy covering the whole contribution was granted, not a payment of the person's.
+    `history`: the person's gap and repaired years where the policy has continuity rules."""
     b = Benefit()
     if fully_paid_on is None:
         b.lines.append("not fully paid: partial payments give no coverage (SPEC Decision 3)")
@@ -231,9 +277,60 @@ def benefit_period(
         limit = policy.band_limit(band)
         when = f"fully paid on {fully_paid_on}" + (f", on or before {limit}" if limit else "")
         source = "" if band.source == "notice" else f" [{band.source}]"
-        if band.start == "year_start":
+        if band.start == "year_start" and history is not None and history.gap_years and not history.exempt:
+            assert policy.continuity is not None
+            w, lines = waiting(policy.continuity, history, "year_start")
+            b.lines.extend(lines)
+            if w is None:
+                b.undetermined = lines[-1]
+                return b
+            start = first_of_month_after(year_start, w.months)
+            b.waiting = w
+            b.lines.append(f"{when}, in the collection window: the {w.months} months count from {year_start},"
+                           f" covered from {start}{source}")
+        elif band.start == "year_start":
             start = year_start
+            if history is not None and history.exempt and history.gap_years:
+                b.lines.append(f"no waiting period: {history.exempt}")
             b.lines.append(f"{when}: covered for {period}{source}")
+        elif band.start == "waiting_period":
+            rules = policy.continuity
+            assert rules is not None  # the policy check requires it
+            facts = history or NO_HISTORY
+            if facts.exempt:
+                b.lines.append(f"{when}, after the collection window: no waiting period, {facts.exempt}")
+                if rules.exempt_start == "unspecified":
+                    b.undetermined = (f"an exempt person paying after the window: no benefit start is stated"
+                                      f" ({rules.exempt_start_source})")
+                    b.lines.append(f"coverage undetermined: {b.undetermined}")
+                    return b
+                start = {"payment_month": date(fully_paid_on.year, fully_paid_on.month, 1),
+                         "next_month": first_of_next_month(fully_paid_on),
+                         "payment_day": fully_paid_on}[rules.exempt_start]
+                start = max(start, year_start)
+                b.lines.append(f"covered from {start} ({rules.exempt_start_source})")
+            elif rules.anchor is None:
+                b.undetermined = f"the waiting period's anchor is not stated ({rules.anchor_source})"
+                b.lines.append(f"{when}, after the collection window: coverage undetermined: {b.undetermined}")
+                return b
+            else:
+                w, lines = waiting(rules, facts, rules.anchor)
+                b.lines.extend(lines)
+                if w is None:
+                    b.undetermined = lines[-1]
+                    return b
+                b.waiting = w
+                if rules.anchor == "payment_month":
+                    start = first_of_month_after(fully_paid_on, w.months)
+                    how = f"the payment month counted as the first ({rules.anchor_source})"
+                elif rules.anchor == "next_month":
+                    start = first_of_month_after(fully_paid_on, w.months + 1)
+                    how = f"from the month after payment ({rules.anchor_source})"
+                else:
+                    start = after_full_months(fully_paid_on, w.months)
+                    how = f"from the payment day, Civil Code art. 202 ({rules.anchor_source})"
+                start = max(start, year_start)
+                b.lines.append(f"{when}, after the collection window: {w.months} months {how}, covered from {start}")
         elif band.start == "next_month":
             start = first_of_next_month(fully_paid_on)
             b.lines.append(f"{when}: covered from the 1st of the next month, {start}{source}")

@@ -29,6 +29,8 @@ LIMITS = {
     "reason": 500,
     "source": 200,
     "evidence": 200,
+    "file_name": 200,
+    "notice_number": 100,
 }
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _NAMES = {"Cc": "a control character", "Cf": "an invisible formatting character", "Cs": "a broken character",

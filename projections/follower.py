@@ -29,6 +29,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import events as ev
+from domain.policy_load import POLICY_TOPIC, install_from
 from domain.store import EventStore, open_store, topic_of
 from projections.rows import PERSON_EVENTS, Row, person_rows
 from projections.viewstore import ViewStore, flatten
@@ -61,6 +62,7 @@ def gc_paused() -> Iterator[None]:
 def _open_worker(env: dict[str, str]) -> None:
     global _worker
     _worker = open_store(env)
+    install_from(_worker)  # the policies loaded into the ledger, as the parent has them
     # A worker lives for one rebuild, and folding makes next to no reference cycles (a collection
     # after 200,000 events found 56 objects to free). Left on, the collector traversed each
     # range's results once more as they were returned: 16 ms a range, a tenth of a worker's time.
@@ -98,11 +100,23 @@ class Status:
         return max(self.head - self.position, 0)
 
 
-def batch_rows(store: EventStore, records: Sequence[tuple[int, str, bytes]]) -> tuple[list[UUID], dict[UUID, list[Row]]]:
+def batch_rows(store: EventStore, records: Sequence[tuple[int, str, bytes]],
+               views: ViewStore | None = None) -> tuple[list[UUID], dict[UUID, list[Row]]]:
     """The rows of every person these notifications (id, topic, state) touch, and those whose
-    stream began before them (their stored rows are to be replaced)."""
+    stream began before them (their stored rows are to be replaced). A policy version loaded in
+    the batch is put in force here, and the persons with rows under its region and year (and
+    later years, whose waiting periods read it) are computed again (`views`: where to find them)."""
     batch: dict[UUID, list[ev.Event]] = {}
     decode = store.mapper.decode
+    if any(topic == POLICY_TOPIC for _, topic, _ in records):
+        install_from(store)
+        if views is not None:
+            for _, topic, state in records:
+                if topic == POLICY_TOPIC:
+                    loaded = decode(topic, state)
+                    region, year = loaded.policy_id.rsplit("-", 1)
+                    for pid in views.persons_in(region, int(year)):
+                        batch.setdefault(pid, [])
     for position, topic, state in records:
         if topic in PERSON_TOPICS:
             try:
@@ -113,10 +127,10 @@ def batch_rows(store: EventStore, records: Sequence[tuple[int, str, bytes]]) -> 
             batch.setdefault(e.originator_id, []).append(e)
     # A person whose stream began before this batch: read the earlier events, up to what the
     # batch holds (later versions belong to later notifications, so to later batches).
-    earlier = [pid for pid, es in batch.items() if es[0].originator_version > 1]
+    earlier = [pid for pid, es in batch.items() if not es or es[0].originator_version > 1]
     for pid, events in store.select_streams(earlier).items():
-        last = batch[pid][-1].originator_version
-        batch[pid] = [e for e in events if e.originator_version <= last]
+        last = batch[pid][-1].originator_version if batch[pid] else None  # None: a policy load's, all of it
+        batch[pid] = [e for e in events if last is None or e.originator_version <= last]
     return earlier, {pid: _rows_or_report(pid, es) for pid, es in batch.items()}
 
 
@@ -149,7 +163,7 @@ class Follower:
         if not records:
             return 0
         with gc_paused():
-            earlier, rows = batch_rows(self.store, records)
+            earlier, rows = batch_rows(self.store, records, self.views)
         try:
             self.views.apply(earlier, rows, records[-1][0])
         except IntegrityError:

@@ -15,8 +15,9 @@ about one fold per event, whatever the number of segments and versions.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 from itertools import islice
 from operator import attrgetter
@@ -27,7 +28,7 @@ from domain import events as ev
 from domain.coverage import enrollment_view
 from domain.idnumber import mask
 from domain.person import Person, effective_day
-from domain.policy import policy_by_id
+from domain.policy import loaded_versions, policy_by_id
 from projections.intervals import OPEN, OPEN_DAY, ROOT, fork, micros
 
 # The events of a person's stream; everything else in the log (claims, tokens, reference tables)
@@ -35,7 +36,7 @@ from projections.intervals import OPEN, OPEN_DAY, ROOT, fork, micros
 PERSON_EVENTS = (
     ev.PersonRegistered, ev.RegistrationCorrected, ev.IdentityCertified, ev.IdentityEnded, ev.Enrolled,
     ev.TierChanged, ev.SubsidyGranted, ev.PaymentRecorded, ev.PaymentVoided, ev.EnrollmentCancelled,
-    ev.CoverageElsewhereRecorded,
+    ev.CoverageElsewhereRecorded, ev.ClaimsYearRecorded,
 )
 
 ASSISTED = 0  # the "year" of a person-level row: an assisted person's categories, enrolled or not
@@ -127,10 +128,11 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             view.benefit_end.toordinal() if view.benefit_end else 0,
             held,
             s.funder if s else "",
-            policy_by_id(view.policy).funders.get(s.funder, s.funder) if s and view.policy else "",
+            policy_by_id(view.policy, person.known_at).funders.get(s.funder, s.funder) if s and view.policy else "",
             s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined), "",
         )))
-        for p in enrollment.payments.values():
+        # Repairs (修复) are money collected too: the collections report counts them with the rest.
+        for p in (*enrollment.payments.values(), *enrollment.repairs.values()):
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],
                                       p.channel, fit(p.collection_point or ""), p.amount_fen, fit(p.receipt_no or ""))))
     return years + payments
@@ -142,7 +144,8 @@ def person_rows(pid: UUID, events: Sequence[ev.Event], any_order: bool = False) 
     that compare the two)."""
     stream = [e for e in events if type(e) in _PERSON_TYPES]
     stream.sort(key=_VERSION)
-    in_order = None if any_order else _in_order(stream)
+    loads = _policy_loads(stream)
+    in_order = None if any_order or loads else _in_order(stream)
     if in_order is not None:
         times, days, paid_days = in_order
         if not days:
@@ -172,7 +175,18 @@ def person_rows(pid: UUID, events: Sequence[ev.Event], any_order: bool = False) 
     world = (bit - 1) & ~always
     if not world:
         return []  # registered, nothing more: no row until something happens in the world
-    return _rows_any_order(_Folds(pid, stream, paid_days), known_by, effective_by, always, world)
+    for moment in loads:  # a policy version loaded: the person's facts may change with no event of theirs
+        known_by.setdefault(micros(moment), 0)
+    return _rows_any_order(_Folds(pid, stream, paid_days, loads), known_by, effective_by, always, world)
+
+
+def _policy_loads(stream: list[ev.Event]) -> list[datetime]:
+    """When each loaded version of a policy the person enrolled under became known, in order."""
+    versions = loaded_versions()
+    if not versions:
+        return []
+    ids = {e.policy_id for e in stream if type(e) is ev.Enrolled}
+    return sorted(v.recorded_at for v in versions if v.policy.id in ids)
 
 
 def _in_order(stream: list[ev.Event]) -> tuple[list[int], list[int], dict[int, int]] | None:
@@ -222,6 +236,7 @@ def _rows_any_order(folds: _Folds, known_by: dict[int, int], effective_by: dict[
         known |= known_by[t]
         if not known & world:
             continue  # no world event known yet: the person has no row (and had none before)
+        folds.at(t)
         # The segments believed from this moment: one fold for each day on which a known event
         # takes effect, the same facts on consecutive segments joined into one span.
         believed: set[tuple[int, int, int]] = set()
@@ -321,28 +336,39 @@ class _Folds:
     rather than once for every later prefix; any other set is folded from the start. Both apply
     the same events in the same order, so they give the same person."""
 
-    def __init__(self, pid: UUID, stream: list[ev.Event], paid_days: dict[int, int]):
+    def __init__(self, pid: UUID, stream: list[ev.Event], paid_days: dict[int, int], loads: Sequence[datetime] = ()):
         self.pid, self.stream, self.paid_days = pid, stream, paid_days
+        # Where policies were loaded, a fold is also of the policy versions known at the moment
+        # asked (at()): remembered per set of events and number of loads known.
+        self.loads, self.load_micros = list(loads), [micros(t) for t in loads]
+        self.epoch, self.known_at = 0, None if not loads else loads[0] - timedelta(microseconds=1)
         self.by_mask: dict[int, tuple[int, ...]] = {}
         self.facts: dict[int, YearFacts | PaymentFacts] = {}  # id -> the one object with those facts
         self._same: dict[YearFacts | PaymentFacts, YearFacts | PaymentFacts] = {}
         self._along = Person(pid)  # folded over stream[:self._applied]
         self._applied = 0
 
+    def at(self, t: int) -> None:
+        """Fold from now on with the policies known at recording time `t` (µs)."""
+        if self.loads:
+            self.epoch = bisect_right(self.load_micros, t)
+            self.known_at = self.loads[self.epoch - 1] if self.epoch else self.loads[0] - timedelta(microseconds=1)
+
     def __call__(self, mask: int) -> tuple[int, ...]:
-        found = self.by_mask.get(mask)
+        key = mask | (self.epoch << len(self.stream))  # which events, and how many loads are known
+        found = self.by_mask.get(key)
         if found is None:
             end = mask.bit_length()
-            if mask & (mask + 1) == 0 and end >= self._applied:  # stream[:end], at or past the fold along it
-                found = self.by_mask[mask] = self.along(end)
+            if not self.loads and mask & (mask + 1) == 0 and end >= self._applied:  # stream[:end], at or past the fold along it
+                found = self.by_mask[key] = self.along(end)
                 return found
-            person = Person(self.pid)
+            person = Person(self.pid, known_at=self.known_at)
             rest = mask
             for e in self.stream:
                 if rest & 1:
                     person.apply(e)
                 rest >>= 1
-            found = self.by_mask[mask] = self._ids(person)
+            found = self.by_mask[key] = self._ids(person)
         return found
 
     def along(self, end: int) -> tuple[int, ...]:

@@ -462,6 +462,13 @@ class ViewStore:
             c.execute(self._sql(statement), list(params))
             return [tuple(r) for r in c.fetchall()]
 
+    def persons_in(self, region: str, year: int) -> list[UUID]:
+        """The persons with rows of `year` or later in `region` (a code prefix): those whose facts a
+        new version of that region and year's policy may change."""
+        found = self.query(f"SELECT DISTINCT person FROM {self.person_rows} WHERE year >= ? AND region LIKE ?",
+                           [year, region + "%"])
+        return [p if isinstance(p, UUID) else UUID(hex=p) for (p,) in found]
+
     def counts(self) -> dict[str, int]:
         return {t.rsplit(".", 1)[-1]: self.query(f"SELECT count(*) FROM {t}", [])[0][0]
                 for t in (self.person_rows, self.payment_rows)}

@@ -20,7 +20,7 @@ def test_policy_list_show_check(tmp_path):
     shown = ledger("policy", "show", "532301-2021", cwd=tmp_path).stdout
     assert "不得补缴" in shown and 'start = "refused"' in shown
     checked = ledger("policy", "check", cwd=tmp_path)
-    assert checked.returncode == 0 and "5 policy file(s), 0 with problems" in checked.stdout
+    assert checked.returncode == 0 and "7 policy file(s), 0 with problems" in checked.stdout
 
 
 def test_policy_check_fails_on_a_broken_file(tmp_path):

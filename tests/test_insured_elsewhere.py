@@ -83,7 +83,7 @@ def test_a_policy_may_take_the_enrollment_with_a_warning(api, monkeypatch):
     warned = msgspec.structs.replace(qijiang, elsewhere=msgspec.structs.replace(qijiang.elsewhere, rule="warn"))
     patched = tuple(warned if p.id == qijiang.id else p for p in policy_module.all_policies())
     monkeypatch.setattr(policy_module, "all_policies", lambda: patched)
-    monkeypatch.setitem(policy_module._policies_by_id(), qijiang.id, warned)
+    monkeypatch.setitem(policy_module._shipped_by_id(), qijiang.id, warned)
     register(api, id_number=EMPLOYED)
     elsewhere(api, EMPLOYED)
     r = enroll(api, EMPLOYED)

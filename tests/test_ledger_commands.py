@@ -235,9 +235,9 @@ def test_no_difference_after_grant_decides_whether_a_later_category_tops_up(sqli
     difference (false): 280.00. Once something is paid, nothing changes either way."""
     import msgspec
 
-    from domain.policy import _policies_by_id, policy_by_id
+    from domain.policy import _shipped_by_id, policy_by_id
 
-    monkeypatch.setitem(_policies_by_id(), "500110-2021",
+    monkeypatch.setitem(_shipped_by_id(), "500110-2021",
                         msgspec.structs.replace(policy_by_id("500110-2021"), no_difference_after_grant=no_difference))
     idn, paid_first = person(sqlite_ledger), person(sqlite_ledger)
     for who in (idn, paid_first):

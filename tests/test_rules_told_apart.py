@@ -52,7 +52,7 @@ def with_policy(monkeypatch, policy):
 
     others = tuple(p for p in policy_module.all_policies() if p.id != policy.id)
     monkeypatch.setattr(policy_module, "all_policies", lambda: (*others, policy))
-    monkeypatch.setitem(policy_module._policies_by_id(), policy.id, policy)
+    monkeypatch.setitem(policy_module._shipped_by_id(), policy.id, policy)
 
 
 def test_a_percentage_subsidy_is_of_the_residents_tier_not_the_student_price(api):

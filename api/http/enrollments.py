@@ -41,7 +41,9 @@ def pay(body: Pay, who: Who, ledger: TheLedger, idempotency_key: Annotated[str |
     if idempotency_key is None or not _KEY.fullmatch(idempotency_key):
         raise InvalidInput("is required: 1 to 255 printable characters", "Idempotency-Key", "idempotency_key")
     data = body.model_dump()
-    fingerprint = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    # An ordinary payment's fingerprint leaves repair_year out, as it was before repairs existed.
+    signed = body.model_dump(mode="json", exclude={"repair_year"} if body.repair_year is None else set())
+    fingerprint = hashlib.sha256(json.dumps(signed, sort_keys=True).encode()).hexdigest()
     result = ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data)
     # A replay answers as the ledger did right after the first request's events.
     view = result.view or ledger.coverage_at_version(result.person_id, body.year, result.person_version)
