@@ -8,6 +8,7 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -145,3 +146,170 @@ def test_a_policy_file_with_an_unknown_formula_or_anchor_is_refused_naming_it(st
         assert r.status_code == 403 and event_count(api.ledger) == before
     finally:
         api.ledger.close()
+
+
+# -- every parameter's edges, through the ledger's commands --------------------------------------
+
+from domain.ledger import Actor  # noqa: E402
+from domain.policy_load import load_policy  # noqa: E402
+
+ADMIN = Actor("admin-1", "admin")
+CLERK = Actor("clerk-1", "bureau", "QD-1")
+
+
+@pytest.fixture
+def qd(sqlite_ledger, clock):
+    clock.moment = datetime(2027, 12, 1, tzinfo=timezone.utc)
+    return sqlite_ledger
+
+
+def with_rules(ledger: Ledger, *replacements: tuple[str, str]) -> None:
+    text = QINGDAO_2027.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    load_policy(ledger, ADMIN, text, file_name="variant.toml", notice_number="test", notice_date=date(2026, 8, 1))
+
+
+def person(ledger: Ledger, insured: list[int], born: date = date(1980, 5, 1), **kw) -> str:
+    idn = make_id(born, "370202")
+    ledger.register(CLERK, id_number=idn, name="李雷", region=VILLAGE)
+    for year in insured:
+        ledger.record_coverage_elsewhere(CLERK, id_number=idn, scheme="resident", region="370203",
+                                         from_on=date(year, 1, 1), to_on=date(year, 12, 31), source="全民参保数据库")
+    return idn
+
+
+def start(ledger: Ledger, idn: str, paid: str, cohort: str = "resident", repairs: tuple[int, ...] = ()) -> tuple:
+    ledger.enroll(CLERK, id_number=idn, year=2027, tier=1, cohort=cohort, enrolled_on=date.fromisoformat(paid[:10]))
+    ledger.pay(CLERK, id_number=idn, year=2027, amount="400.00", paid_at=datetime.fromisoformat(paid), channel="pos")
+    for y in repairs:
+        ledger.pay(CLERK, id_number=idn, year=2027, amount="400.00", paid_at=datetime.fromisoformat(paid),
+                   channel="pos", repair_year=y)
+    view = ledger.coverage(idn, 2027)
+    w = view.waiting
+    return view.benefit_start, (w.fixed_months, w.variable_months, w.anchor, w.gap_years, w.repaired_years) if w else None
+
+
+@pytest.mark.parametrize("anchor, paid, expected", [
+    ("payment_month", "2027-01-15T10:00:00+08:00", date(2027, 4, 1)),  # January counts: Jan–Mar wait
+    ("next_month", "2027-01-15T10:00:00+08:00", date(2027, 5, 1)),  # Feb–Apr wait
+    ("same_day", "2027-01-15T10:00:00+08:00", date(2027, 4, 16)),  # ends 15 April (Civil Code art. 202)
+    ("same_day", "2027-11-30T10:00:00+08:00", None),  # would end 29 Feb 2028: after the year, no coverage
+])
+def test_each_anchor_for_a_payment_after_the_window(qd, anchor, paid, expected):
+    with_rules(qd, ('anchor = "payment_month"', f'anchor = "{anchor}"'))
+    idn = person(qd, insured=[2025, 2026])  # continuously insured: only the fixed months
+    got, waiting = start(qd, idn, paid)
+    assert got == expected
+    assert waiting == (3, 0, anchor, 0, 0)
+
+
+def test_same_day_anchor_at_a_month_without_the_day(qd):
+    with_rules(qd, ('anchor = "payment_month"', 'anchor = "same_day"'))
+    idn = person(qd, insured=[2025, 2026])
+    assert start(qd, idn, "2027-05-31T10:00:00+08:00")[0] == date(2027, 9, 1)  # ends 31 Aug; 3 months on 30 Nov: below
+    idn = person(qd, insured=[2025, 2026])
+    assert start(qd, idn, "2027-06-30T10:00:00+08:00")[0] == date(2027, 10, 1)
+
+
+def test_a_window_payer_without_gaps_waits_nothing(qd):
+    with_rules(qd)
+    idn = person(qd, insured=[2025, 2026])
+    assert start(qd, idn, "2026-12-20T10:00:00+08:00") == (date(2027, 1, 1), None)
+
+
+@pytest.mark.parametrize("formula, gaps, months", [
+    ("gap_years_minus_one", 1, 3), ("gap_years_minus_one", 2, 4), ("gap_years_minus_one", 3, 5),
+    ("gap_years", 1, 4), ("gap_years", 2, 5), ("gap_years", 3, 6),
+])
+def test_each_gap_formula(qd, formula, gaps, months):
+    with_rules(qd, ('gap_formula = "gap_years_minus_one"', f'gap_formula = "{formula}"'),
+               ("counts_from = 2025", "counts_from = 2024"))
+    insured = [y for y in (2024, 2025, 2026)][: 3 - gaps]
+    idn = person(qd, insured=insured)
+    got, waiting = start(qd, idn, "2026-12-20T10:00:00+08:00")
+    assert waiting[3] == gaps and waiting[0] + waiting[1] == months
+    assert got == date(2027, 1 + months, 1)
+
+
+@pytest.mark.parametrize("formula, repairs, expected_total", [
+    ("gap_years_minus_one", (), 6), ("gap_years_minus_one", (2023,), 6), ("gap_years_minus_one", (2023, 2024, 2025), 6),
+    ("gap_years", (), 7), ("gap_years", (2023,), 6), ("gap_years", (2023, 2024, 2025, 2026), 6),
+])
+def test_four_gap_years_never_under_six_months(qd, formula, repairs, expected_total):
+    """连续断保4年及以上的，修复后固定待遇等待期和变动待遇等待期之和原则上不少于6个月."""
+    with_rules(qd, ('gap_formula = "gap_years_minus_one"', f'gap_formula = "{formula}"'),
+               ("counts_from = 2025", "counts_from = 2023"))
+    idn = person(qd, insured=[2022])
+    got, waiting = start(qd, idn, "2026-12-20T10:00:00+08:00", repairs=repairs)
+    assert waiting[3] == 4 and waiting[4] == len(repairs)
+    assert waiting[0] + waiting[1] == expected_total
+    assert got == date(2027, 1 + expected_total, 1)
+
+
+def test_three_gap_years_repaired_go_below_six(qd):
+    """The floor applies from four gap years: three, all repaired, leave the fixed 3 months."""
+    with_rules(qd, ("counts_from = 2025", "counts_from = 2024"))
+    idn = person(qd, insured=[2023])
+    got, waiting = start(qd, idn, "2026-12-20T10:00:00+08:00", repairs=(2024, 2025, 2026))
+    assert waiting == (3, 0, "year_start", 3, 3) and got == date(2027, 4, 1)
+
+
+def test_exempt_cohorts_and_categories(qd):
+    with_rules(qd, ('exempt_cohorts = ["newborn"]', 'exempt_cohorts = ["newborn", "veteran"]'),
+               ('exempt_after_employee_months = 3', 'exempt_after_employee_months = 3\nexempt_categories = ["dibao"]'),
+               ('exempt_start = "unspecified"', 'exempt_start = "next_month"'))
+    veteran = person(qd, insured=[])
+    assert start(qd, veteran, "2026-12-20T10:00:00+08:00", cohort="veteran") == (date(2027, 1, 1), None)
+    late_veteran = person(qd, insured=[])
+    assert start(qd, late_veteran, "2027-03-10T10:00:00+08:00", cohort="veteran") == (date(2027, 4, 1), None)
+    dibao = person(qd, insured=[])
+    qd.change_identity(CLERK, id_number=dibao, category="dibao", action="certify", effective_on=date(2026, 6, 1))
+    view_start, waiting = start(qd, dibao, "2026-12-20T10:00:00+08:00")
+    assert (view_start, waiting) == (date(2027, 1, 1), None)
+    assert any("dibao" in line and "exempt" in line for line in qd.coverage(dibao, 2027).explanation)
+    plain = person(qd, insured=[])
+    assert start(qd, plain, "2026-12-20T10:00:00+08:00")[1] == (3, 1, "year_start", 2, 0)
+
+
+def test_a_newborn_born_in_a_gap_year_has_no_gap_for_it(qd):
+    with_rules(qd)
+    baby = person(qd, insured=[], born=date(2026, 3, 1))
+    assert start(qd, baby, "2026-12-20T10:00:00+08:00") == (date(2027, 1, 1), None)
+
+
+@pytest.mark.parametrize("ended, exempt", [(date(2027, 1, 10), True), (date(2026, 12, 21), True),
+                                           (date(2026, 12, 19), False)])
+def test_moving_from_the_employee_scheme_within_three_months(qd, ended, exempt):
+    """Paid on 20 March after the window: 职工医保 ended 19 December is three months that ended on
+    19 March (Civil Code art. 202), so not within them; 21 December is."""
+    with_rules(qd, ('exempt_start = "unspecified"', 'exempt_start = "payment_month"'))
+    idn = person(qd, insured=[2025])
+    qd.record_coverage_elsewhere(CLERK, id_number=idn, scheme="employee", region="370202", from_on=date(2026, 1, 1),
+                                 to_on=ended, source="职工医保")
+    got, waiting = start(qd, idn, "2027-03-20T10:00:00+08:00")
+    if exempt:
+        assert (got, waiting) == (date(2027, 3, 1), None)  # exempt: from the payment month
+    else:
+        assert waiting == (3, 0, "payment_month", 0, 0) and got == date(2027, 6, 1)
+
+
+def test_an_exempt_late_payer_without_a_stated_start_is_undetermined(qd):
+    with_rules(qd)  # Qingdao states no start for the exempt (从中断缴费之月起, conditions unknown)
+    idn = person(qd, insured=[2025])
+    qd.record_coverage_elsewhere(CLERK, id_number=idn, scheme="employee", region="370202", from_on=date(2026, 1, 1),
+                                 to_on=date(2027, 1, 31), source="职工医保")
+    start(qd, idn, "2027-03-20T10:00:00+08:00")
+    view = qd.coverage(idn, 2027, on=date(2027, 6, 1))
+    assert view.coverage_status(date(2027, 6, 1)) == "undetermined" and "exempt" in view.undetermined
+
+
+def test_an_unstated_gap_formula_leaves_the_start_undetermined(qd):
+    with_rules(qd, ('gap_formula = "gap_years_minus_one"\n', ''))
+    idn = person(qd, insured=[])
+    start(qd, idn, "2026-12-20T10:00:00+08:00")
+    view = qd.coverage(idn, 2027)
+    assert view.coverage_status() == "undetermined" and "how gap years add months is not stated" in view.undetermined
+    continuous = person(qd, insured=[2025, 2026])
+    assert start(qd, continuous, "2026-12-20T10:00:00+08:00")[0] == date(2027, 1, 1)
