@@ -10,7 +10,8 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
+                      StrictStr)
 
 Money = StrictStr | StrictInt | StrictFloat
 
@@ -126,6 +127,18 @@ class Pay(Strict):
     transaction_id: StrictStr | None = Field(None, description="the channel's own transaction number (缴费流水号)")
     repair_year: StrictInt | None = Field(None, description="修复: the missed year this payment repairs, with the"
                                           " enrollment of `year`; the amount is `year`'s individual contribution")
+
+
+class ClaimsYear(Strict):
+    year: StrictInt
+    reimbursed: StrictBool = Field(description="the fund reimbursed something in the year (false: 零报销)")
+    reward_used: StrictBool = Field(False, description="a 大病保险 reimbursement used the incentive (使用奖励额度)")
+    source: StrictStr = Field(description="where the fact comes from, e.g. the claims system's extract")
+
+
+class ClaimsYearOut(BaseModel):
+    id_number: str
+    claims: list[ClaimsYear]
 
 
 class Cancel(Strict):

@@ -31,14 +31,14 @@ class History:
     exempt: str | None  # why no months apply to this person, if a listed exemption does
 
 
-def insured_in(person: Person, year: int) -> bool:
-    """Whether the person had cover on any day of `year`: a fully paid enrollment in the ledger not
-    cancelled before it began, or cover recorded from elsewhere (another 统筹区, 职工医保, years
-    before the ledger). Any day counts: 断保1年 is a whole year without cover."""
+def insured_in(person: Person, year: int, schemes: tuple[str, ...] = ("resident", "employee")) -> bool:
+    """Whether the person had cover of `schemes` on any day of `year`: a fully paid enrollment in the
+    ledger not cancelled before it began, or cover recorded from elsewhere (another 统筹区, 职工医保,
+    years before the ledger). Any day counts: 断保1年 is a whole year without cover."""
     e = person.enrollments.get(year)
     if e is not None and _paid_in_full(e) and (e.cancellation is None or e.cancellation.effective_on >= date(year, 1, 1)):
         return True
-    return bool(person.elsewhere_during(date(year, 1, 1), date(year, 12, 31)))
+    return any(c.scheme in schemes for c in person.elsewhere_during(date(year, 1, 1), date(year, 12, 31)))
 
 
 def _paid_in_full(e: Enrollment) -> bool:

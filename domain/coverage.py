@@ -13,6 +13,7 @@ from typing import Any
 
 from domain import events as ev
 from domain.continuity import History, Waiting, history
+from domain.incentives import Limit, critical_illness_limit
 from domain.dates import china_date
 from domain.money import yuan
 from domain.person import Enrollment, Person
@@ -39,6 +40,7 @@ class CoverageView:
     covered_through: str | None = None  # not enrolled, covered through another's enrollment (the mother's)
     refund_fen: int = 0
     waiting: Waiting | None = None
+    critical_illness: Limit | None = None
     explanation: list[str] = field(default_factory=list)
 
     @property
@@ -107,6 +109,7 @@ class CoverageView:
             "benefit_end": _iso(self.benefit_end),
             "refund": yuan(self.refund_fen),
             "waiting_period": self.waiting.to_api() if self.waiting else None,
+            "critical_illness": self.critical_illness.to_api() if self.critical_illness else None,
             "coverage_status": self.coverage_status(),
             "covered_through": self.covered_through,
             "undetermined_because": self.undetermined if self.is_undetermined else None,
@@ -287,6 +290,10 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
                          f" (payment {r.payment_id})")
     view.benefit_start, view.benefit_end, view.undetermined = benefit.start, benefit.end, benefit.undetermined
     view.waiting = benefit.waiting
+    if explain and policy.critical_illness is not None and paid_on is not None:
+        view.critical_illness = critical_illness_limit(policy, person, year)
+        if view.critical_illness is not None:
+            lines.extend(view.critical_illness.lines)
     if owed_unknown and paid_on is None:
         # Paid in full, the person is fully paid whatever the subsidy; short of that, nobody knows.
         view.undetermined = f"{OWED_UNKNOWN}: {owed_unknown}"

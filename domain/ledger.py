@@ -635,6 +635,34 @@ class Ledger:
 
         return self._run(actor, decide)
 
+    def record_claims_year(
+        self, actor: Actor, *, id_number: str, year: int, reimbursed: bool, reward_used: bool, source: str,
+        document_type: str = "resident_id",
+    ) -> tuple[Person, bool]:
+        """A coverage year's claims from the claims system: whether the fund reimbursed anything, and
+        whether the 大病保险 reward was used. Returns the person and whether anything new was recorded."""
+        if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= china_date(self.clock()).year:
+            raise InvalidInput("must be a coverage year that has begun, such as 2026", "year", "year")
+        for name, value in (("reimbursed", reimbursed), ("reward_used", reward_used)):
+            if not isinstance(value, bool):
+                raise InvalidInput("must be true or false", name, "boolean")
+        if reward_used and not reimbursed:
+            raise InvalidInput("the reward is used by a reimbursement: reimbursed must be true when reward_used is",
+                               "reward_used", "reward_needs_reimbursement")
+        source = clean_text(source, "source")
+
+        def decide(uow: UnitOfWork) -> tuple[Person, bool]:
+            person = self._registered(uow, id_number, document_type)
+            not_before(date(year, 12, 31), person.birth_date, "year", "the person's birth")
+            known = person.claims.get(year)
+            if known is not None and (known.reimbursed, known.reward_used) == (reimbursed, reward_used):
+                return person, False
+            uow.emit(person, ev.ClaimsYearRecorded, at_china_midnight(date(year, 12, 31)), year=year,
+                     reimbursed=reimbursed, reward_used=reward_used, source=source)
+            return person, True
+
+        return self._run(actor, decide)
+
     def _fee_waiver(self, uow: UnitOfWork, person: Person, policy: Any, year: int, cohort: str,
                     day: date) -> tuple[str | None, str | None]:
         """004 一（三）「父母双方均已参加城乡居民医疗保险并符合计划生育政策规定的新生儿，出生当年不用缴费」:

@@ -120,8 +120,8 @@ class CriticalIllness(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     base_limit: str | None = None  # yuan; None: unspecified, the limit is undetermined
     base_limit_source: str = "unspecified"
-    continuous_counts_from: int | None = None  # the first year that counts toward 连续参保 (UNVERIFIED nationally)
-    continuous_counts_from_source: str = "unspecified"
+    counts_from: int | None = None  # the first year that counts, for both incentives (UNVERIFIED nationally)
+    counts_from_source: str = "unspecified"
     continuous_after_years: int = 4  # 连续参加居民医保满4年
     continuous_step: str | None = None  # yuan per further year
     continuous_step_source: str = "unspecified"

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Tokens
+from domain.errors import LedgerError
 from domain.ledger import Ledger
 from tests.conftest import Clock, event_count, ledger_environ, make_id
 
@@ -313,3 +314,75 @@ def test_an_unstated_gap_formula_leaves_the_start_undetermined(qd):
     assert view.coverage_status() == "undetermined" and "how gap years add months is not stated" in view.undetermined
     continuous = person(qd, insured=[2025, 2026])
     assert start(qd, continuous, "2026-12-20T10:00:00+08:00")[0] == date(2027, 1, 1)
+
+
+# -- 大病保险 incentives ----------------------------------------------------------------------------
+
+INCENTIVES = ('[critical_illness]\n', '[critical_illness]\nbase_limit = "20000.00"\ncounts_from = 2021\n'
+              'continuous_step = "1000.00"\nzero_claim_step = "1500.00"\n')
+
+
+def test_incentive_grows_after_four_years_reaches_its_cap_and_resets_after_a_gap(qd):
+    with_rules(qd, INCENTIVES)
+    four = person(qd, insured=[2023, 2024, 2025, 2026])  # 2027 is the fifth: one step
+    start(qd, four, "2026-12-20T10:00:00+08:00")
+    limit = qd.coverage(four, 2027).critical_illness
+    assert (limit.continuous_years, limit.increase_fen, limit.limit_fen) == (5, 100000, 2100000)
+    seven = person(qd, insured=[2021, 2022, 2023, 2024, 2025, 2026])  # 7 years: 3 steps
+    start(qd, seven, "2026-12-20T10:00:00+08:00")
+    assert qd.coverage(seven, 2027).critical_illness.increase_fen == 300000
+    for y in (2023, 2024):  # and two years without claims: 3000 + 3000 = 6000, capped at 20% of 20000
+        qd.record_claims_year(CLERK, id_number=seven, year=y, reimbursed=False, reward_used=False, source="claims")
+    capped = qd.coverage(seven, 2027)
+    assert (capped.critical_illness.zero_claim_years, capped.critical_illness.increase_fen) == (2, 400000)
+    assert any("capped at 4000.00" in line for line in capped.explanation)
+    gap = person(qd, insured=[2021, 2022, 2023, 2025, 2026])  # 2024 missed: counting starts again in 2025
+    start(qd, gap, "2026-12-20T10:00:00+08:00")
+    limit = qd.coverage(gap, 2027).critical_illness
+    assert (limit.continuous_years, limit.increase_fen) == (3, 0)
+
+
+def test_the_zero_claim_reward_is_cleared_once_used(qd):
+    with_rules(qd, INCENTIVES)
+    idn = person(qd, insured=[2024, 2025, 2026])
+    start(qd, idn, "2026-12-20T10:00:00+08:00")
+    qd.record_claims_year(CLERK, id_number=idn, year=2024, reimbursed=False, reward_used=False, source="claims")
+    assert qd.coverage(idn, 2027).critical_illness.increase_fen == 150000
+    qd.record_claims_year(CLERK, id_number=idn, year=2025, reimbursed=True, reward_used=True, source="claims")
+    assert qd.coverage(idn, 2027).critical_illness.increase_fen == 0
+    qd.record_claims_year(CLERK, id_number=idn, year=2026, reimbursed=False, reward_used=False, source="claims")
+    limit = qd.coverage(idn, 2027)
+    assert (limit.critical_illness.zero_claim_years, limit.critical_illness.limit_fen) == (1, 2150000)
+    with pytest.raises(LedgerError) as refused:
+        qd.record_claims_year(CLERK, id_number=idn, year=2026, reimbursed=False, reward_used=True, source="claims")
+    assert refused.value.field == "reward_used"
+
+
+def test_an_unstated_incentive_is_undetermined_never_zero(qd):
+    with_rules(qd)  # Qingdao states neither its base limit nor its steps
+    idn = person(qd, insured=[2025, 2026])
+    start(qd, idn, "2026-12-20T10:00:00+08:00")
+    answer = qd.coverage(idn, 2027).to_api()["critical_illness"]
+    assert answer["limit"] is None and "not stated" in answer["undetermined_because"]
+
+
+def test_claims_years_through_the_api(store_env):
+    cli(ledger_environ(store_env), "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号",
+        "--notice-date", "2026-08-01")
+    api = client(store_env)
+    try:
+        idn = resident(api)
+        r = api.post(f"/v1/persons/{idn}/claims-years", json={"year": 2024, "reimbursed": False, "source": "claims"})
+        assert r.status_code == 201 and r.json()["claims"] == [
+            {"year": 2024, "reimbursed": False, "reward_used": False, "source": "claims"}]
+        assert api.post(f"/v1/persons/{idn}/claims-years",
+                        json={"year": 2024, "reimbursed": False, "source": "claims"}).status_code == 200
+        before = event_count(api.ledger)
+        for body, field in (({"year": 2099, "reimbursed": False, "source": "x"}, "year"),
+                            ({"year": 2024, "reimbursed": False, "reward_used": True, "source": "x"}, "reward_used"),
+                            ({"year": 2024, "reimbursed": "no", "source": "x"}, "reimbursed")):
+            bad = api.post(f"/v1/persons/{idn}/claims-years", json=body)
+            assert bad.status_code == 400 and field_of(bad) == field, bad.text
+        assert event_count(api.ledger) == before
+    finally:
+        api.ledger.close()

@@ -10,7 +10,8 @@ from domain.policy import POLICY_DIR, all_policies, check_policies, find_policy
 def test_every_shipped_policy_file_is_sound():
     report = check_policies()
     assert sorted(report) == [
-        "430623110-2021.toml", "500110-2021.toml", "500114-2021.toml", "500237103-2022.toml", "532301-2021.toml",
+        "3702-2025.toml", "430623110-2021.toml", "500110-2021.toml", "500114-2021.toml", "500237103-2022.toml",
+        "532301-2021.toml", "532301-2025.toml",
     ]
     assert all(problems == [] for problems in report.values()), report
 
@@ -26,8 +27,19 @@ def test_lookup_takes_the_longest_region_prefix_and_the_year():
         find_policy("430623100201", 2021)  # Huarong county outside Chaqi: no notice
 
 
-def test_each_policy_names_its_notice():
-    assert {p.seed for p in all_policies()} == {"000", "001", "002", "003", "004"}
+def test_each_policy_names_its_notice_or_marks_each_source():
+    assert {p.seed for p in all_policies() if p.seed != "none"} == {"000", "001", "002", "003", "004"}
+    marks = ("[OFF]", "[OFF via 3P]", "[3P]", "[NEWS]", "unspecified", "no source")
+    for p in all_policies():
+        if p.seed != "none":
+            continue
+        c = p.continuity
+        assert c is not None
+        sources = [b.source for b in p.band] + [
+            c.counts_from_source, c.fixed_source, c.gap_formula_source, c.min_total_source, c.anchor_source,
+            c.exemptions_source, c.exempt_start_source, c.repair_source, p.newborn.source, p.refund.source]
+        unmarked = [s for s in sources if not s.startswith(marks)]
+        assert not unmarked, (p.id, unmarked)
 
 
 def _broken(tmp_path: Path, replace: tuple[str, str]) -> Path:

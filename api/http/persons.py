@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api import problems
 from api.http.deps import BUREAU, READERS, WRITERS, TheLedger, Who, allow, person_readable
 from api.schemas import (
-    CategoriesOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, HistoryOut, IdentityChange, Moment,
+    CategoriesOut, ClaimsYear, ClaimsYearOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, HistoryOut,
+    IdentityChange, Moment,
     PersonOut, RegisterPerson,
 )
 from api.services.log import proven_events
@@ -65,6 +66,22 @@ def coverage_elsewhere(id_number: str, body: CoverageElsewhere, who: Who, ledger
     return {"id_number": person.id_number, "coverage_elsewhere": [
         {"scheme": c.scheme, "region": c.region, "from_": c.from_on, "to": c.to_on, "source": c.source,
          "evidence": c.evidence, "recorded_at": c.recorded_at.isoformat()} for c in person.elsewhere]}
+
+
+@router.post("/v1/persons/{id_number}/claims-years", status_code=201, response_model=ClaimsYearOut, tags=["writes"],
+             responses={200: {"model": ClaimsYearOut, "description": "the same fact again, unchanged"},
+                        **{s: responses[s] for s in (403, 404, 409, 413)}})
+def claims_year(id_number: str, body: ClaimsYear, who: Who, ledger: TheLedger, response: Response,
+                document_type: str = "resident_id") -> dict[str, Any]:
+    """Record a year's claims from the claims system (bureau): whether the fund reimbursed anything
+    and whether the 大病保险 reward was used; they decide the zero-claim incentive."""
+    allow(who, BUREAU, "record claims years")
+    person, created = ledger.record_claims_year(who.actor, id_number=id_number, document_type=document_type,
+                                                **body.model_dump())
+    response.status_code = 201 if created else 200
+    return {"id_number": person.id_number, "claims": [
+        {"year": c.year, "reimbursed": c.reimbursed, "reward_used": c.reward_used, "source": c.source}
+        for _, c in sorted(person.claims.items())]}
 
 
 @router.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
