@@ -356,6 +356,41 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def cmd_import_prior_coverage(args: argparse.Namespace) -> int:
+    import csv as csvlib
+
+    from api.services.prior_coverage_import import OUTCOMES, REPORT_COLUMNS, SUCCESS, import_prior_coverage
+    from domain.ledger import Actor
+    from projections.export import write_csv_row
+
+    ledger = _ledger()
+    report_file = open(args.report, "w", encoding="utf-8-sig", newline="") if args.report else None  # noqa: SIM115
+    report = csvlib.writer(report_file) if report_file else None
+    if report:
+        report.writerow(REPORT_COLUMNS)
+
+    def emit(outcome) -> None:
+        row = outcome.public()
+        if report:
+            write_csv_row(report, [row[c] for c in REPORT_COLUMNS])
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+
+    actor = Actor(os.environ.get("USER", "cli"), "bureau", "prior-coverage-file", tuple(args.regions or ()))
+    with open(args.file, "rb") as stream:
+        counts = import_prior_coverage(ledger, actor, stream, emit)
+    if report_file:
+        report_file.close()
+    if not args.json:
+        print(f"{args.file}: {sum(counts.values()):,} rows")
+        for outcome in OUTCOMES:
+            if counts.get(outcome):
+                print(f"  {outcome:<20} {counts[outcome]:>9,}")
+        if args.report:
+            print(f"row report: {args.report}")
+    return 0 if all(o in SUCCESS for o in counts) else 1
+
+
 # -- the verifiable log ---------------------------------------------------------------------------
 
 
@@ -516,6 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     collections.add_argument("--report", help="write every row's outcome to this CSV file")
     collections.add_argument("--quiet", action="store_true", help="no progress bar")
     collections.set_defaults(func=cmd_import_collections)
+    prior = imports.add_parser("prior-coverage", help="cover held before the ledger or elsewhere (全民参保 extract, CSV: "
+                               "证件号码, 险种, 参保地, 开始日期, 结束日期, 来源, 凭证)")
+    prior.add_argument("file")
+    prior.add_argument("--json", action="store_true", help="print each row's outcome as a JSON line")
+    prior.add_argument("--report", help="write every row's outcome to this CSV file")
+    prior.add_argument("--regions", nargs="*", help="only persons of these region code prefixes (others: out_of_scope)")
+    prior.set_defaults(func=cmd_import_prior_coverage)
 
     serve = sub.add_parser("serve", help="the HTTP API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -3,8 +3,10 @@ repairs (修复), exemptions, through the API and `ledger policy load`, on both 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -33,7 +35,7 @@ def client(store_env: dict[str, str]) -> TestClient:
     tokens = Tokens(ledger)
     api = TestClient(create_app(ledger), raise_server_exceptions=False)
     api.ledger = ledger
-    api.headers = {"Authorization": f"Bearer {tokens.create('admin', [], 'P-QD', 'qd-admin')[1]}"}
+    api.headers = {"Authorization": f"Bearer {tokens.create('admin', [], 'P-QD', f'qd-admin-{uuid.uuid4().hex[:8]}')[1]}"}
     return api
 
 
@@ -386,3 +388,47 @@ def test_claims_years_through_the_api(store_env):
         assert event_count(api.ledger) == before
     finally:
         api.ledger.close()
+
+
+# -- prior coverage from the national database's extract --------------------------------------------
+
+
+def test_prior_coverage_file_gives_each_row_an_outcome_and_writes_nothing_for_bad_rows(store_env, tmp_path):
+    env = ledger_environ(store_env)
+    cli(env, "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号", "--notice-date", "2026-08-01")
+    api = client(store_env)
+    try:
+        known = resident(api, insured_2024=False)
+        elsewhere = make_id(date(1975, 3, 3), "500110")
+        assert api.post("/v1/persons", json={"id_number": elsewhere, "name": "赵六",
+                                             "region": "500110001001"}).status_code == 201
+        before = event_count(api.ledger)
+    finally:
+        api.ledger.close()
+    stranger = make_id(date(1990, 1, 1), "370202")
+    rows = [
+        "证件号码,险种,参保地,开始日期,结束日期,来源",
+        f"{known},居民医保,370202,2024-01-01,2024-12-31,全民参保数据库",  # recorded
+        f"{known},居民医保,370202,2024-01-01,2024-12-31,全民参保数据库",  # the same again
+        f"{known},职工医保,370202,2099-01-01,,全民参保数据库",  # in the future
+        f"{known},商业保险,370202,2023-01-01,2023-12-31,全民参保数据库",  # no such scheme
+        f"{known},职工医保,37x202,2023-01-01,2023-12-31,全民参保数据库",  # not a division code
+        f"{stranger},居民医保,370202,2023-01-01,2023-12-31,全民参保数据库",  # not registered
+        f"{elsewhere},职工医保,500110,2023-01-01,2023-12-31,全民参保数据库",  # outside --regions
+    ]
+    path = tmp_path / "extract.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="gb18030")
+    result = cli(env, "import", "prior-coverage", str(path), "--json", "--regions", "3702", check=False)
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["outcome"] for o in outcomes] == ["recorded", "already_recorded", "malformed", "malformed", "malformed",
+                                                "unknown_person", "out_of_scope"]
+    assert [o["line"] for o in outcomes] == list(range(2, 9))
+    assert "today" in outcomes[2]["message"] and "scheme" in outcomes[3]["message"]
+    assert stranger not in result.stdout and elsewhere not in result.stdout  # masked in the report
+    assert result.returncode == 1
+    ledger = Ledger(env=store_env)
+    try:
+        assert event_count(ledger) == before + 1  # one row recorded, nothing else written
+        assert type(ledger.events_of(known)[1][-1]).__name__ == "CoverageElsewhereRecorded"
+    finally:
+        ledger.close()
