@@ -130,6 +130,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from projections.service import Reports
 
     ledger = _ledger()
+    if args.multi_year:
+        return _multi_year_demo(ledger, args)
     planned = list(plan(args.scale, args.seed))
     print(f"Qianjiang 2021 demo: {len(planned):,} persons (scale 1/{args.scale}), seed {args.seed}")
     started = time.perf_counter()
@@ -149,6 +151,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
         width = 19 - (len(label) + len(row["name"]) if row is not report["total"] else len(label))
         print(f"{label}{' ' * max(1, width)}{row['population']:>10,} {row['target']:>7,} {scaled:>10,} "
               f"{row['enrolled']:>8,} {row['paid']:>6,} {row['paid'] / scaled:>10.1%}")
+    if args.serve:
+        return _serve_demo(ledger, args)
+    return 0
+
+
+def _multi_year_demo(ledger, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from api.services import demo_multiyear as demo
+    from projections.service import Reports
+
+    planned = demo.plan(args.scale, args.seed)
+    print(f"Qingdao 市南区 2024–2026 demo: {len(planned):,} persons (scale 1/{args.scale}), seed {args.seed}")
+    started = time.perf_counter()
+    with tqdm(total=len(planned), unit="person", disable=args.quiet) as bar:
+        demo.record_all(ledger, planned, args.batch, bar)
+    print(f"recorded in {time.perf_counter() - started:.1f} s")
+    reports = Reports(ledger.store, ledger.env)
+    print()
+    print(f"{'year':<6} {'enrolled':>8} {'paid':>6} {'covered 1 Jan':>13} {'covered 1 Jul':>13} {'undetermined':>12}")
+    for year in demo.YEARS:
+        jan = reports.report("enrollment", demo.COUNTY, year, date(year, 1, 1))["total"]
+        jul = reports.report("enrollment", demo.COUNTY, year, date(year, 7, 1))["total"]
+        print(f"{year:<6} {jul['enrolled']:>8,} {jul['paid']:>6,} {jan['covered']:>13,} {jul['covered']:>13,}"
+              f" {jul['undetermined']:>12,}")
     if args.serve:
         return _serve_demo(ledger, args)
     return 0
@@ -500,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2021)
     demo.add_argument("--batch", type=int, default=300, help="persons per transaction (default 300, about 1000 commands)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--multi-year", action="store_true",
+                      help="Qingdao 市南区 2024–2026 under the 2025 continuity rules: gaps, late payments, repairs")
     demo.add_argument("--serve", action="store_true", help="then serve the API and the console on the demo's data,"
                       " with a bureau token for Qianjiang printed to sign in with")
     demo.add_argument("--host", default="127.0.0.1", help="with --serve (default 127.0.0.1)")

@@ -124,8 +124,9 @@ def waiting(rules: Continuity, facts: History, anchor: str) -> tuple[Waiting | N
         lines.append(f"not insured in {years} ({gaps} gap year{'s' if gaps > 1 else ''}): variable waiting period"
                      f" {raw} month{'s' if raw != 1 else ''} ({formula}; {rules.gap_formula_source})")
         if repaired:
-            lines.append(f"repaired (修复) {', '.join(map(str, facts.repaired_years))}: {repaired} month"
-                         f"{'s' if repaired > 1 else ''} less, variable {variable} ({rules.repair_source})")
+            less = raw - variable
+            lines.append(f"repaired (修复) {', '.join(map(str, facts.repaired_years))}: {less} month"
+                         f"{'s' if less != 1 else ''} less, variable {variable} ({rules.repair_source})")
         floor, after = rules.min_total_months, rules.min_total_after_gap_years
         if floor is not None and after is not None and gaps >= after and rules.fixed_months + variable < floor:
             variable = floor - rules.fixed_months

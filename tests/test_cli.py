@@ -47,3 +47,18 @@ def test_demo_in_a_fresh_directory_then_again(tmp_path):
 def test_errors_speak_to_the_operator(tmp_path):
     result = ledger("coverage", "110105194912310021", "--year", "2021", cwd=tmp_path, check=False)
     assert result.returncode == 2 and "check character" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_multi_year_demo_shows_waiting_periods_and_replays(tmp_path):
+    first = ledger("demo", "--multi-year", "--scale", "200", "--quiet", cwd=tmp_path).stdout
+    rows = {line.split()[0]: [int(x.replace(",", "")) for x in line.split()[1:]]
+            for line in first.splitlines() if line[:4] in ("2024", "2025", "2026")}
+    assert sorted(rows) == ["2024", "2025", "2026"]
+    for year in ("2025", "2026"):
+        enrolled, paid, covered_jan, covered_jul, _ = rows[year]
+        assert paid > covered_jan  # some paid persons wait: late payers and those with gap years
+        assert covered_jan < covered_jul <= paid
+    listed = ledger("policy", "list", cwd=tmp_path).stdout
+    assert "3702-2026" in listed and "demo 2026" in listed
+    again = ledger("demo", "--multi-year", "--scale", "200", "--quiet", cwd=tmp_path).stdout
+    assert again.splitlines()[-4:] == first.splitlines()[-4:]

@@ -252,11 +252,16 @@ def test_four_gap_years_never_under_six_months(qd, formula, repairs, expected_to
 
 
 def test_three_gap_years_repaired_go_below_six(qd):
-    """The floor applies from four gap years: three, all repaired, leave the fixed 3 months."""
+    """The floor applies from four gap years: three, two repaired, leave the fixed 3 months; a
+    third repair would shorten nothing and is refused."""
     with_rules(qd, ("counts_from = 2025", "counts_from = 2024"))
     idn = person(qd, insured=[2023])
-    got, waiting = start(qd, idn, "2026-12-20T10:00:00+08:00", repairs=(2024, 2025, 2026))
-    assert waiting == (3, 0, "year_start", 3, 3) and got == date(2027, 4, 1)
+    got, waiting = start(qd, idn, "2026-12-20T10:00:00+08:00", repairs=(2024, 2025))
+    assert waiting == (3, 0, "year_start", 3, 2) and got == date(2027, 4, 1)
+    with pytest.raises(LedgerError) as refused:
+        qd.pay(CLERK, id_number=idn, year=2027, amount="400.00", channel="pos", repair_year=2026,
+               paid_at=datetime.fromisoformat("2026-12-21T10:00:00+08:00"))
+    assert (refused.value.field, refused.value.rule) == ("repair_year", "repair_no_effect")
 
 
 def test_exempt_cohorts_and_categories(qd):
