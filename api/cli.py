@@ -177,20 +177,20 @@ def _multi_year_demo(ledger, args: argparse.Namespace) -> int:
         print(f"{year:<6} {jul['enrolled']:>8,} {jul['paid']:>6,} {jan['covered']:>13,} {jul['covered']:>13,}"
               f" {jul['undetermined']:>12,}")
     if args.serve:
-        return _serve_demo(ledger, args)
+        return _serve_demo(ledger, args, demo.COUNTY, "QD-bureau")
     return 0
 
 
-def _serve_demo(ledger, args: argparse.Namespace) -> int:
-    """The console on the demo's data: a bureau token for Qianjiang, then the web process."""
+def _serve_demo(ledger, args: argparse.Namespace, region: str = "500114", point: str = "QJ-bureau") -> int:
+    """The console on the demo's data: a bureau token for the demo's county, then the web process."""
     import uvicorn
 
     from api.app import create_app
     from api.auth import Tokens
 
-    name, token = Tokens(ledger).create("bureau", ["500114"], "QJ-bureau", None)
+    name, token = Tokens(ledger).create("bureau", [region], point, None)
     print()
-    print(f"Console: http://{args.host}:{args.port}/console  (token {name}: bureau, 500114)")
+    print(f"Console: http://{args.host}:{args.port}/console  (token {name}: bureau, {region})")
     print(f"Sign in with this token (only its hash is stored): {token}")
     uvicorn.run(create_app(ledger, follow=True), host=args.host, port=args.port, log_level="warning")
     return 0

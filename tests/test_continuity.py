@@ -17,6 +17,7 @@ from api.app import create_app
 from api.auth import Tokens
 from domain.errors import LedgerError
 from domain.ledger import Ledger
+from tests.console_helpers import signed_in
 from tests.conftest import Clock, event_count, ledger_environ, make_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,9 @@ def client(store_env: dict[str, str]) -> TestClient:
     tokens = Tokens(ledger)
     api = TestClient(create_app(ledger), raise_server_exceptions=False)
     api.ledger = ledger
-    api.headers = {"Authorization": f"Bearer {tokens.create('admin', [], 'P-QD', f'qd-admin-{uuid.uuid4().hex[:8]}')[1]}"}
+    token = tokens.create('admin', [], 'P-QD', f'qd-admin-{uuid.uuid4().hex[:8]}')[1]
+    api.headers = {"Authorization": f"Bearer {token}"}
+    api.tokens = {"admin": token}
     return api
 
 
@@ -92,6 +95,10 @@ def test_qingdao_official_example_to_the_day(store_env):
                                           "gap_years": 2, "repaired_years": 1}
         assert view["paid"] == "400.00"  # the repair is not part of 2027's contribution
         assert api.get(f"/v1/persons/{idn}/coverage", params={"year": 2027, "on": "2027-04-01"}).json()["covered_on"]
+        browser = signed_in(api)
+        page = browser.post("/console/persons/search", data={"id_number": idn, "csrf": browser.csrf})
+        assert page.status_code == 200 and "待遇等待期" in page.text and "3 + 0 个月" in page.text
+        assert "自1月1日起算" in page.text and "2027-04-01" in page.text
     finally:
         api.ledger.close()
 
