@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from domain.categories import chinese_name
-from domain.dates import after_full_months
+from domain.dates import after_full_months, within_days
 from domain.errors import LedgerError
 from domain.person import Enrollment, Person
 from domain.policy import Continuity, Policy
@@ -68,11 +68,19 @@ def history(policy: Policy, person: Person, year: int, cohort: str, paid_on: dat
         return None
     gaps = gap_years(person, rules, year)
     repaired = repaired_years(person)
-    return History(tuple(gaps), tuple(y for y in gaps if y in repaired), _exemption(rules, person, cohort, paid_on))
+    return History(tuple(gaps), tuple(y for y in gaps if y in repaired), _exemption(policy, person, cohort, paid_on))
 
 
-def _exemption(rules: Continuity, person: Person, cohort: str, paid_on: date) -> str | None:
-    if cohort in rules.exempt_cohorts:
+def _exemption(policy: Policy, person: Person, cohort: str, paid_on: date) -> str | None:
+    rules = policy.continuity
+    assert rules is not None
+    if cohort == "newborn" and "newborn" in rules.exempt_cohorts:
+        # A newborn within the policy's newborn days (新生儿); later, the rules of everyone else.
+        nb = policy.newborn
+        anchor = person.birth_date if nb.anchor == "birth" else person.hukou_registered_on
+        if anchor is not None and within_days(anchor, nb.within_days, paid_on):
+            return f"a newborn paid within {nb.within_days} days is exempt ({rules.exemptions_source})"
+    elif cohort in rules.exempt_cohorts:
         return f"the {cohort} cohort is exempt ({rules.exemptions_source})"
     for code in person.categories_held(paid_on):
         if code in rules.exempt_categories:

@@ -13,8 +13,8 @@ from typing import Any
 
 from domain import events as ev
 from domain.continuity import History, Waiting, history
-from domain.incentives import Limit, critical_illness_limit
 from domain.dates import china_date
+from domain.incentives import Limit, critical_illness_limit
 from domain.money import yuan
 from domain.person import Enrollment, Person
 from domain.policy import _FORGET, Policy, amount_fen, policy_at, policy_by_id, policy_version
@@ -150,7 +150,7 @@ def _full_cost_fen(policy: Policy, e: Enrollment, on: date | None) -> int | None
     if on is None:
         if not e.payments:
             return None
-        on = max(china_date(p.paid_at) for p in e.payments.values())
+        on = _last_paid(e)
     band = band_for(policy, on)
     return amount_fen(band.full_cost) if band.full_cost is not None else None
 

@@ -444,3 +444,111 @@ def test_prior_coverage_file_gives_each_row_an_outcome_and_writes_nothing_for_ba
         assert type(ledger.events_of(known)[1][-1]).__name__ == "CoverageElsewhereRecorded"
     finally:
         ledger.close()
+
+
+def test_a_second_version_changes_answers_from_its_load_on_and_not_before(store_env):
+    """Loaded through the admin API: version 1, a payment, version 2 (2 fixed months instead of 3).
+    Known before version 2, the coverage answer and the report are version 1's; known now, 2's."""
+    api = client(store_env)
+    try:
+        text = QINGDAO_2027.read_text(encoding="utf-8")
+        first = api.post("/v1/policies", params={"notice_number": "青医保发〔2026〕1号", "notice_date": "2026-08-01",
+                                                 "file_name": "3702-2027.toml"}, content=text.encode())
+        assert first.status_code == 201 and first.json()["version"] == 1, first.text
+        idn = resident(api)
+        api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1, "enrolled_on": "2026-11-20"})
+        pay(api, idn, 2027, "400.00", "2026-11-20T10:00:00+08:00", "v1")
+        api.ledger.clock.advance(seconds=1)
+        between = api.ledger.clock().isoformat()
+        api.ledger.clock.advance(seconds=1)
+        second = api.post("/v1/policies", params={"notice_number": "青医保发〔2026〕9号", "notice_date": "2026-10-01"},
+                          content=text.replace("fixed_months = 3", "fixed_months = 2").encode())
+        assert second.status_code == 201 and second.json()["version"] == 2
+        same_again = api.post("/v1/policies", params={"notice_number": "x", "notice_date": "2026-10-01"},
+                              content=text.replace("fixed_months = 3", "fixed_months = 2").encode())
+        assert same_again.status_code == 409 and rule_of(same_again) == "policy_unchanged"
+
+        now = api.get(f"/v1/persons/{idn}/coverage", params={"year": 2027}).json()
+        then = api.get(f"/v1/persons/{idn}/coverage", params={"year": 2027, "known_at": between}).json()
+        assert (then["benefit_start"], now["benefit_start"]) == ("2027-05-01", "2027-04-01")
+        assert (then["waiting_period"]["fixed_months"], now["waiting_period"]["fixed_months"]) == (3, 2)
+
+        def covered(known_at: str | None) -> int:
+            params = {"region": "370202", "year": 2027, "as_of": "2027-04-15", **({"known_at": known_at} if known_at else {})}
+            r = api.get("/v1/reports/enrollment", params=params)
+            assert r.status_code == 200, r.text
+            return r.json()["total"]["covered"]
+
+        assert (covered(between), covered(None)) == (0, 1)
+        listed = api.get("/v1/policies").json()
+        row = next(p for p in listed["policies"] if p["policy"] == "3702-2027")
+        assert (row["version"], row["source"]) == (2, "loaded")
+        assert [(v["version"], v["notice_number"]) for v in listed["loaded"]] == [(1, "青医保发〔2026〕1号"),
+                                                                                  (2, "青医保发〔2026〕9号")]
+    finally:
+        api.ledger.close()
+
+
+def test_a_newborn_is_exempt_only_within_the_newborn_days(qd):
+    with_rules(qd, ('[newborn]\n# [3P] 「6 months from birth」: a period in months the newborn rule (in days) does not'
+                    ' express; undetermined.\nrule = "unspecified"', '[newborn]\nrule = "from_birth"\nwithin_days = 90'))
+    baby = person(qd, insured=[], born=date(2027, 1, 10))
+    assert start(qd, baby, "2027-03-01T10:00:00+08:00", cohort="newborn") == (date(2027, 1, 10), None)
+    late = person(qd, insured=[], born=date(2027, 1, 10))
+    got, waiting = start(qd, late, "2027-05-01T10:00:00+08:00", cohort="newborn")  # day 111: not a newborn's case
+    assert waiting == (3, 0, "payment_month", 0, 0) and got == date(2027, 8, 1)
+
+
+# -- Chuxiong 2025 under Yunnan's rules (shipped, secondary sources) ---------------------------------
+
+
+@pytest.fixture
+def cx(sqlite_ledger, clock):
+    clock.moment = datetime(2025, 12, 1, tzinfo=timezone.utc)
+    return sqlite_ledger
+
+
+def chuxiong_person(ledger: Ledger) -> str:
+    idn = make_id(date(1970, 2, 2), "532301")
+    ledger.register(CLERK, id_number=idn, name="杨华", region="532301101001")
+    ledger.enroll(CLERK, id_number=idn, year=2025, tier=1, enrolled_on=date(2025, 3, 1))
+    return idn
+
+
+def test_chuxiong_2025_late_payment_waits_three_months_from_the_payment_month(cx):
+    idn = chuxiong_person(cx)
+    cx.pay(CLERK, id_number=idn, year=2025, amount="400.00", channel="pos",
+           paid_at=datetime.fromisoformat("2025-03-10T10:00:00+08:00"))
+    view = cx.coverage(idn, 2025)
+    assert view.benefit_start == date(2025, 6, 1) and view.waiting.anchor == "payment_month"
+
+
+def test_chuxiong_2025_after_june_the_whole_cost_without_subsidy(cx):
+    idn = chuxiong_person(cx)
+    part = cx.pay(CLERK, id_number=idn, year=2025, amount="400.00", channel="pos",
+                  paid_at=datetime.fromisoformat("2025-07-10T10:00:00+08:00"))
+    assert part.view.status == "partially_paid" and part.view.outstanding_fen == 67000  # 1070.00 owed
+    cx.pay(CLERK, id_number=idn, year=2025, amount="670.00", channel="pos",
+           paid_at=datetime.fromisoformat("2025-07-11T10:00:00+08:00"))
+    view = cx.coverage(idn, 2025)
+    assert (view.status, view.payable_fen, view.subsidy) == ("paid", 107000, None)
+    assert view.benefit_start == date(2025, 10, 1)
+    assert any("whole cost" in line and "1070.00" in line for line in view.explanation)
+    with pytest.raises(LedgerError) as refused:
+        cx.pay(CLERK, id_number=idn, year=2025, amount="1.00", channel="pos",
+               paid_at=datetime.fromisoformat("2025-07-12T10:00:00+08:00"))
+    assert refused.value.rule == "over_payment"
+
+
+def test_chuxiong_2025_leaves_undetermined_what_no_source_states(cx):
+    late_june = chuxiong_person(cx)
+    cx.pay(CLERK, id_number=late_june, year=2025, amount="400.00", channel="pos",
+           paid_at=datetime.fromisoformat("2025-06-28T10:00:00+08:00"))
+    assert cx.coverage(late_june, 2025).coverage_status() == "undetermined"
+    assisted = make_id(date(1960, 5, 5), "532301")
+    cx.register(CLERK, id_number=assisted, name="李梅", region="532301101001")
+    cx.change_identity(CLERK, id_number=assisted, category="dibao", action="certify", effective_on=date(2024, 1, 1))
+    cx.enroll(CLERK, id_number=assisted, year=2025, tier=1, enrolled_on=date(2025, 3, 1))
+    answer = cx.coverage(assisted, 2025).to_api()
+    assert answer["coverage_status"] == "undetermined" and answer["individual_payable"] == "400.00"  # at most
+    assert "no source found states policy 532301-2025's subsidies" in answer["undetermined_because"]
