@@ -65,6 +65,11 @@ class Enrollment:
     def paid_fen(self) -> int:
         return sum(map(_AMOUNT, self.payments.values()))
 
+    def collected(self) -> list[ev.PaymentRecorded]:
+        """Every payment taken with this enrollment: the year's contribution and repairs (修复) of
+        missed years, which the collections report counts alike."""
+        return [*self.payments.values(), *self.repairs.values()] if self.repairs else list(self.payments.values())
+
 
 @dataclass(slots=True)
 class Person:

@@ -59,7 +59,7 @@ class PeopleSource:
         for person in self._in(region):
             if year not in person.enrollments:
                 continue
-            for p in person.enrollments[year].payments.values():
+            for p in person.enrollments[year].collected():
                 entry = groups[(china_date(p.paid_at).isoformat(), p.channel, p.collection_point or "")]
                 entry[0] += 1
                 entry[1] += p.amount_fen

@@ -131,8 +131,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             policy_by_id(view.policy, person.known_at).funders.get(s.funder, s.funder) if s and view.policy else "",
             s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined), "",
         )))
-        # Repairs (修复) are money collected too: the collections report counts them with the rest.
-        for p in (*enrollment.payments.values(), *enrollment.repairs.values()):
+        for p in enrollment.collected():
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],
                                       p.channel, fit(p.collection_point or ""), p.amount_fen, fit(p.receipt_no or ""))))
     return years + payments
@@ -181,12 +180,14 @@ def person_rows(pid: UUID, events: Sequence[ev.Event], any_order: bool = False) 
 
 
 def _policy_loads(stream: list[ev.Event]) -> list[datetime]:
-    """When each loaded version of a policy the person enrolled under became known, in order."""
+    """When each loaded version of a policy the person enrolled under became known, in order; a
+    version loaded before the person's first event is known at every moment they have rows."""
     versions = loaded_versions()
-    if not versions:
+    if not versions or not stream:
         return []
     ids = {e.policy_id for e in stream if type(e) is ev.Enrolled}
-    return sorted(v.recorded_at for v in versions if v.policy.id in ids)
+    first = min(e.recorded_at for e in stream)
+    return sorted(v.recorded_at for v in versions if v.policy.id in ids and v.recorded_at > first)
 
 
 def _in_order(stream: list[ev.Event]) -> tuple[list[int], list[int], dict[int, int]] | None:

@@ -42,6 +42,13 @@ def client(store_env: dict[str, str]) -> TestClient:
     return api
 
 
+def qingdao(store_env: dict[str, str]) -> TestClient:
+    """The API over a store into which `ledger policy load` (the command line) loaded Qingdao 2027."""
+    cli(ledger_environ(store_env), "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号",
+        "--notice-date", "2026-08-01")
+    return client(store_env)
+
+
 def resident(api: TestClient, insured_2024: bool = True) -> str:
     idn = make_id(date(1980, 5, 1), "370202")
     assert api.post("/v1/persons", json={"id_number": idn, "name": "王芳", "region": VILLAGE}).status_code == 201
@@ -104,9 +111,7 @@ def test_qingdao_official_example_to_the_day(store_env):
 
 
 def test_a_repair_the_rules_refuse_writes_nothing(store_env):
-    cli(ledger_environ(store_env), "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号",
-        "--notice-date", "2026-08-01")
-    api = client(store_env)
+    api = qingdao(store_env)
     try:
         idn = resident(api)
         api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1, "enrolled_on": "2026-11-20"})
@@ -381,9 +386,7 @@ def test_an_unstated_incentive_is_undetermined_never_zero(qd):
 
 
 def test_claims_years_through_the_api(store_env):
-    cli(ledger_environ(store_env), "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号",
-        "--notice-date", "2026-08-01")
-    api = client(store_env)
+    api = qingdao(store_env)
     try:
         idn = resident(api)
         r = api.post(f"/v1/persons/{idn}/claims-years", json={"year": 2024, "reimbursed": False, "source": "claims"})
@@ -407,8 +410,7 @@ def test_claims_years_through_the_api(store_env):
 
 def test_prior_coverage_file_gives_each_row_an_outcome_and_writes_nothing_for_bad_rows(store_env, tmp_path):
     env = ledger_environ(store_env)
-    cli(env, "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号", "--notice-date", "2026-08-01")
-    api = client(store_env)
+    api = qingdao(store_env)
     try:
         known = resident(api, insured_2024=False)
         elsewhere = make_id(date(1975, 3, 3), "500110")
