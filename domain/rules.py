@@ -154,7 +154,8 @@ def check_repair(policy: Policy, person: Person, enrollment: Enrollment, repair_
             f"{repair_year} cannot be repaired with the {enrollment.year} enrollment: policy {policy.id} counts"
             f" missed years from {rules.counts_from} to {enrollment.year - 1} ({rules.counts_from_source})",
             "repair_year", "repair_year_range")
-    if repair_year not in gap_years(person, rules, enrollment.year):
+    gaps = gap_years(person, rules, enrollment.year)
+    if repair_year not in gaps:
         why = ("the person was born that year or later" if repair_year <= person.birth_date.year
                else "the person was insured that year")
         raise RefusedByRule(f"{repair_year} was not missed: {why}; only a missed year (断保年度) can be repaired",
@@ -164,7 +165,6 @@ def check_repair(policy: Policy, person: Person, enrollment: Enrollment, repair_
             if r.repair_year == repair_year:
                 raise Conflict(f"{repair_year} is already repaired, by payment {r.payment_id}", "repair_year",
                                "repair_year_repaired")
-    gaps = gap_years(person, rules, enrollment.year)
     if rules.gap_formula is not None:
         counted = len(gaps) - 1 if rules.gap_formula == "gap_years_minus_one" else len(gaps)
         repaired = len(repaired_years(person) & set(gaps))
@@ -304,43 +304,9 @@ def benefit_period(
                 b.lines.append(f"no waiting period: {history.exempt}")
             b.lines.append(f"{when}: covered for {period}{source}")
         elif band.start == "waiting_period":
-            rules = policy.continuity
-            assert rules is not None  # the policy check requires it
-            facts = history or NO_HISTORY
-            if facts.exempt:
-                b.lines.append(f"{when}, after the collection window: no waiting period, {facts.exempt}")
-                if rules.exempt_start == "unspecified":
-                    b.undetermined = (f"an exempt person paying after the window: no benefit start is stated"
-                                      f" ({rules.exempt_start_source})")
-                    b.lines.append(f"coverage undetermined: {b.undetermined}")
-                    return b
-                start = {"payment_month": date(fully_paid_on.year, fully_paid_on.month, 1),
-                         "next_month": first_of_next_month(fully_paid_on),
-                         "payment_day": fully_paid_on}[rules.exempt_start]
-                start = max(start, year_start)
-                b.lines.append(f"covered from {start} ({rules.exempt_start_source})")
-            elif rules.anchor is None:
-                b.undetermined = f"the waiting period's anchor is not stated ({rules.anchor_source})"
-                b.lines.append(f"{when}, after the collection window: coverage undetermined: {b.undetermined}")
+            start = _after_waiting(b, policy, history or NO_HISTORY, fully_paid_on, year_start, when)
+            if start is None:
                 return b
-            else:
-                w, lines = waiting(rules, facts, rules.anchor)
-                b.lines.extend(lines)
-                if w is None:
-                    b.undetermined = lines[-1]
-                    return b
-                b.waiting = w
-                if rules.anchor == "payment_month":
-                    start = first_of_month_after(fully_paid_on, w.months)
-                    how = f"the payment month counted as the first ({rules.anchor_source})"
-                elif rules.anchor == "next_month":
-                    start = first_of_month_after(fully_paid_on, w.months + 1)
-                    how = f"from the month after payment ({rules.anchor_source})"
-                else:
-                    start = after_full_months(fully_paid_on, w.months)
-                    how = f"from the payment day, Civil Code art. 202 ({rules.anchor_source})"
-                start = max(start, year_start)
-                b.lines.append(f"{when}, after the collection window: {w.months} months {how}, covered from {start}")
         elif band.start == "next_month":
             start = first_of_next_month(fully_paid_on)
             b.lines.append(f"{when}: covered from the 1st of the next month, {start}{source}")
@@ -376,6 +342,50 @@ def benefit_period(
         return b
     b.start, b.end = start, year_end
     return b
+
+
+def _after_waiting(b: Benefit, policy: Policy, facts: History, fully_paid_on: date, year_start: date,
+                   when: str) -> date | None:
+    """The start after the window under the continuity rules: the waiting period counted from the
+    policy's anchor, or for an exempt person the stated start; None (with `b` saying why) where the
+    policy leaves it undetermined."""
+    rules = policy.continuity
+    assert rules is not None  # the policy check requires it for a waiting_period band
+    if facts.exempt:
+        b.lines.append(f"{when}, after the collection window: no waiting period, {facts.exempt}")
+        if rules.exempt_start == "unspecified":
+            b.undetermined = (f"an exempt person paying after the window: no benefit start is stated"
+                              f" ({rules.exempt_start_source})")
+            b.lines.append(f"coverage undetermined: {b.undetermined}")
+            return None
+        start = {"payment_month": date(fully_paid_on.year, fully_paid_on.month, 1),
+                 "next_month": first_of_next_month(fully_paid_on),
+                 "payment_day": fully_paid_on}[rules.exempt_start]
+        start = max(start, year_start)
+        b.lines.append(f"covered from {start} ({rules.exempt_start_source})")
+        return start
+    if rules.anchor is None:
+        b.undetermined = f"the waiting period's anchor is not stated ({rules.anchor_source})"
+        b.lines.append(f"{when}, after the collection window: coverage undetermined: {b.undetermined}")
+        return None
+    w, lines = waiting(rules, facts, rules.anchor)
+    b.lines.extend(lines)
+    if w is None:
+        b.undetermined = lines[-1]
+        return None
+    b.waiting = w
+    if rules.anchor == "payment_month":
+        start = first_of_month_after(fully_paid_on, w.months)
+        how = f"the payment month counted as the first ({rules.anchor_source})"
+    elif rules.anchor == "next_month":
+        start = first_of_month_after(fully_paid_on, w.months + 1)
+        how = f"from the month after payment ({rules.anchor_source})"
+    else:
+        start = after_full_months(fully_paid_on, w.months)
+        how = f"from the payment day, Civil Code art. 202 ({rules.anchor_source})"
+    start = max(start, year_start)
+    b.lines.append(f"{when}, after the collection window: {w.months} months {how}, covered from {start}")
+    return start
 
 
 def refund_on_cancel(
