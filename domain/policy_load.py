@@ -1,8 +1,10 @@
 """Policies as facts of the ledger: `ledger policy load` and the admin API record a policy file as a
 PolicyLoaded event, and every process serving the ledger reads them back into the policy book.
 
-All loads share one stream, so reading every loaded version is one small query, and a process
-learns of a load by asking for the stream's versions after the last one it read.
+All loads share one stream, so reading every loaded version is one small query: a process reads
+it when it opens the ledger, after each load it makes, and (in `ledger serve`) when the report
+projection's follower meets a load in the log, as it does within its interval of a load made by
+another process.
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ from domain.dates import china_date
 from domain.errors import Conflict, InvalidInput
 from domain.person import claim_id
 from domain.policy import PolicyVersion, install_loaded, parse_policy
-from domain.store import topic_of
+from domain.store import EventStore, topic_of
 
 POLICY_TOPIC = topic_of(ev.PolicyLoaded)
 from domain.text import clean_text
 
 if TYPE_CHECKING:
     from domain.ledger import Actor, Ledger
-    from domain.store import EventStore  # noqa: F811
 
 POLICIES = claim_id("policies")  # the stream of every PolicyLoaded
 

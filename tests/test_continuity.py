@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import sys
 import uuid
 from datetime import date, datetime, timezone
@@ -554,3 +555,33 @@ def test_chuxiong_2025_leaves_undetermined_what_no_source_states(cx):
     answer = cx.coverage(assisted, 2025).to_api()
     assert answer["coverage_status"] == "undetermined" and answer["individual_payable"] == "400.00"  # at most
     assert "no source found states policy 532301-2025's subsidies" in answer["undetermined_because"]
+
+
+def test_a_running_serve_takes_a_version_loaded_from_the_command_line(tmp_path):
+    """An operator loads a policy with `ledger policy load` while `ledger serve` runs: the served API
+    enrolls under it within the follower's interval, without a restart."""
+    import httpx
+
+    from tests.served import ledger as run, ledger_env as served_env, serving, token
+
+    env = served_env(tmp_path)
+    admin = token(tmp_path, env, "admin", "ops")
+    headers = {"Authorization": f"Bearer {admin}"}
+    with serving(tmp_path, env, "--without-log") as base:
+        idn = make_id(date(1980, 5, 1), "370202")
+        assert httpx.post(f"{base}/v1/persons", json={"id_number": idn, "name": "王芳", "region": VILLAGE},
+                          headers=headers).status_code == 201
+        before = httpx.post(f"{base}/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1},
+                            headers=headers)
+        assert before.status_code == 422 and "no policy for region" in before.json()["detail"]
+        loaded = run(tmp_path, env, "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号",
+                     "--notice-date", "2026-08-01")
+        assert loaded.returncode == 0, loaded.stderr
+        for _ in range(50):
+            listed = httpx.get(f"{base}/v1/policies", headers=headers).json()
+            if any(p["policy"] == "3702-2027" for p in listed["policies"]):
+                break
+            time.sleep(0.1)
+        after = httpx.post(f"{base}/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1},
+                           headers=headers)
+        assert after.status_code == 201 and after.json()["policy"] == "3702-2027", after.text

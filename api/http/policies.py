@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api import problems
 from api.http.deps import READERS, TheLedger, Who, allow
@@ -15,7 +16,6 @@ from domain.policy_load import load_policy
 
 router = APIRouter()
 responses = problems.PROBLEM_RESPONSES
-MAX_POLICY = 256 * 1024  # a policy file is a few kilobytes; the body limit refuses more
 
 
 def version_out(v: PolicyVersion) -> dict[str, Any]:
@@ -57,5 +57,6 @@ async def load(request: Request, who: Who, ledger: TheLedger,
     region = parse_policy(text, file_name).region
     if not who.actor.may_touch(region):
         raise Forbidden(f"policy region {region} is outside the regions of your token", "region", "region_scope")
-    return version_out(load_policy(ledger, who.actor, text, file_name=file_name, notice_number=notice_number,
-                                   notice_date=notice_date))
+    loaded = await run_in_threadpool(load_policy, ledger, who.actor, text, file_name=file_name,
+                                     notice_number=notice_number, notice_date=notice_date)
+    return version_out(loaded)
