@@ -33,10 +33,13 @@ class Limit:
     lines: list[str] = field(default_factory=list)
 
     def to_api(self) -> dict[str, Any]:
-        money = lambda fen: None if fen is None else yuan(fen)  # noqa: E731
-        return {"base_limit": money(self.base_fen), "continuous_years": self.continuous_years,
-                "zero_claim_years": self.zero_claim_years, "increase": money(self.increase_fen),
-                "limit": money(self.limit_fen), "undetermined_because": self.undetermined}
+        return {"base_limit": _money(self.base_fen), "continuous_years": self.continuous_years,
+                "zero_claim_years": self.zero_claim_years, "increase": _money(self.increase_fen),
+                "limit": _money(self.limit_fen), "undetermined_because": self.undetermined}
+
+
+def _money(fen: int | None) -> str | None:
+    return None if fen is None else yuan(fen)
 
 
 def critical_illness_limit(policy: Policy, person: Person, year: int) -> Limit | None:
