@@ -172,3 +172,14 @@ def api(store_env, clock):
     client.ledger, client.tokens = ledger, issued
     yield client
     ledger.close()
+
+
+@pytest.fixture(autouse=True)
+def _policy_book_per_test():
+    """The policies loaded into a ledger are in force process-wide (as in `ledger serve`): each test
+    starts and ends with the shipped files alone, whatever ledger the test before it opened."""
+    from domain.policy import install_loaded
+
+    install_loaded([])
+    yield
+    install_loaded([])

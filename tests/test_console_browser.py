@@ -169,6 +169,35 @@ def test_person_known_at_before_a_correction_shows_the_earlier_answer(page, serv
     assert page.query_selector("#timeline tr.after")  # the void, recorded after the chosen time
 
 
+def test_person_page_shows_the_waiting_period_of_the_continuity_rules(page, served):
+    """Qingdao's official example on the person page: two missed years, paid in the window, wait
+    3 + 1 months counted from 1 January: covered from 1 May 2027."""
+    from pathlib import Path
+
+    from domain.policy_load import load_policy
+    from tests.conftest import make_id
+
+    ledger = served["ledger"]
+    text = (Path(__file__).parent / "fixtures/policies/3702-2027.toml").read_text(encoding="utf-8")
+    load_policy(ledger, Actor("ops", "admin"), text, file_name="3702-2027.toml", notice_number="青医保发〔2026〕1号",
+                notice_date=datetime(2026, 8, 1).date())
+    idn = make_id(datetime(1980, 5, 1).date(), "370202")
+    ledger.register(BUREAU, id_number=idn, name="王芳", region="370202001001")
+    ledger.record_coverage_elsewhere(BUREAU, id_number=idn, scheme="resident", region="370202",
+                                     from_on=datetime(2024, 1, 1).date(), to_on=datetime(2024, 12, 31).date(),
+                                     source="全民参保数据库")
+    ledger.enroll(BUREAU, id_number=idn, year=2027, tier=1, enrolled_on=datetime(2026, 11, 20).date())
+    ledger.pay(BUREAU, id_number=idn, year=2027, amount="400.00", channel="wechat",
+               paid_at=datetime.fromisoformat("2026-11-20T10:00:00+08:00"))
+    sign_in(page, served, "auditor")
+    page.fill("#id-number", idn)
+    page.click(".search button")
+    page.wait_for_url("**/console/persons/**")
+    waiting = page.inner_text("#year-2027 [data-field=waiting_period]")
+    assert "3 + 1 个月" in waiting and "自1月1日起算" in waiting and "断保年数 2" in waiting
+    assert page.inner_text("#year-2027 [data-field=benefit_period]").startswith("2027-05-01")
+
+
 def test_sign_out_ends_the_session(page, served):
     sign_in(page, served)
     page.click("#sign-out")
