@@ -7,6 +7,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -336,36 +338,43 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- the tax bureau's daily file --------------------------------------------------------------
 
 
-def cmd_import_collections(args: argparse.Namespace) -> int:
-    import csv as csvlib
+@contextmanager
+def _row_report(path: str | None, columns: list[str]) -> Iterator[Callable[[dict], None]]:
+    """An import's row report: each row's outcome written to the CSV file `path` (none: nowhere)."""
+    import csv
 
+    from projections.export import write_csv_row
+
+    if path is None:
+        yield lambda row: None
+        return
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        yield lambda row: write_csv_row(writer, [row[c] for c in columns])
+
+
+def cmd_import_collections(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.services.collection_import import REPORT_COLUMNS, Importer
-    from projections.export import write_csv_row
 
     ledger = _ledger()
     importer = Importer(ledger)
-    report_file = open(args.report, "w", encoding="utf-8-sig", newline="") if args.report else None  # noqa: SIM115
-    report = csvlib.writer(report_file) if report_file else None
-    if report:
-        report.writerow(REPORT_COLUMNS)
     first = [True]
     if args.json:
         sys.stdout.write('{"rows": [')
 
-    def emit(result) -> None:
-        row = result.public()
-        if report:
-            write_csv_row(report, [row[c] for c in REPORT_COLUMNS])
-        if args.json:
-            sys.stdout.write(("" if first[0] else ",") + "\n  " + json.dumps(row, ensure_ascii=False))
-            first[0] = False
+    with _row_report(args.report, REPORT_COLUMNS) as report:
+        def emit(result) -> None:
+            row = result.public()
+            report(row)
+            if args.json:
+                sys.stdout.write(("" if first[0] else ",") + "\n  " + json.dumps(row, ensure_ascii=False))
+                first[0] = False
 
-    with open(args.file, "rb") as stream, tqdm(unit="row", disable=not sys.stderr.isatty() or args.quiet) as bar:
-        summary = importer.run_file(stream, emit, bar.update)
-    if report_file:
-        report_file.close()
+        with open(args.file, "rb") as stream, tqdm(unit="row", disable=not sys.stderr.isatty() or args.quiet) as bar:
+            summary = importer.run_file(stream, emit, bar.update)
     counts, totals = summary.counts_dict(), summary.totals()
     if args.json:
         sys.stdout.write("\n], " + f'"counts": {json.dumps(counts)}, "totals": {json.dumps(totals, ensure_ascii=False)}' + "}\n")
@@ -384,30 +393,20 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
 
 
 def cmd_import_prior_coverage(args: argparse.Namespace) -> int:
-    import csv as csvlib
-
     from api.services.prior_coverage_import import OUTCOMES, REPORT_COLUMNS, SUCCESS, import_prior_coverage
     from domain.ledger import Actor
-    from projections.export import write_csv_row
 
     ledger = _ledger()
-    report_file = open(args.report, "w", encoding="utf-8-sig", newline="") if args.report else None  # noqa: SIM115
-    report = csvlib.writer(report_file) if report_file else None
-    if report:
-        report.writerow(REPORT_COLUMNS)
-
-    def emit(outcome) -> None:
-        row = outcome.public()
-        if report:
-            write_csv_row(report, [row[c] for c in REPORT_COLUMNS])
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False))
-
     actor = Actor(os.environ.get("USER", "cli"), "bureau", "prior-coverage-file", tuple(args.regions or ()))
-    with open(args.file, "rb") as stream:
-        counts = import_prior_coverage(ledger, actor, stream, emit)
-    if report_file:
-        report_file.close()
+    with _row_report(args.report, REPORT_COLUMNS) as report:
+        def emit(outcome) -> None:
+            row = outcome.public()
+            report(row)
+            if args.json:
+                print(json.dumps(row, ensure_ascii=False))
+
+        with open(args.file, "rb") as stream:
+            counts = import_prior_coverage(ledger, actor, stream, emit)
     if not args.json:
         print(f"{args.file}: {sum(counts.values()):,} rows")
         for outcome in OUTCOMES:

@@ -94,6 +94,11 @@ def _exemption(policy: Policy, person: Person, cohort: str, paid_on: date) -> st
     return None
 
 
+def counted_gap_years(rules: Continuity, gaps: int) -> int:
+    """The gap years that add variable months, by the policy's formula (its `gap_formula` given)."""
+    return max(gaps - 1 if rules.gap_formula == "gap_years_minus_one" else gaps, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Waiting:
     """The waiting period as the coverage answer gives it."""
@@ -124,8 +129,7 @@ def waiting(rules: Continuity, facts: History, anchor: str) -> tuple[Waiting | N
                      f" stated ({rules.gap_formula_source})")
         return None, lines
     if gaps:
-        counted = gaps - 1 if rules.gap_formula == "gap_years_minus_one" else gaps
-        raw = max(counted, 0) * rules.variable_months_per_gap_year
+        raw = counted_gap_years(rules, gaps) * rules.variable_months_per_gap_year
         formula = "gap years − 1" if rules.gap_formula == "gap_years_minus_one" else "gap years"
         variable = max(raw - repaired * rules.variable_months_per_gap_year, 0)
         years = ", ".join(map(str, facts.gap_years))

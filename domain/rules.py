@@ -10,7 +10,7 @@ from functools import lru_cache
 from datetime import date, timedelta
 
 from domain.categories import chinese_name
-from domain.continuity import History, Waiting, gap_years, repaired_years, waiting
+from domain.continuity import History, Waiting, counted_gap_years, gap_years, repaired_years, waiting
 from domain.dates import after_full_days, after_full_months, first_of_month_after, first_of_next_month, within_days
 from domain.errors import Conflict, InvalidInput, RefusedByRule
 from domain.events import Candidate
@@ -166,12 +166,12 @@ def check_repair(policy: Policy, person: Person, enrollment: Enrollment, repair_
                 raise Conflict(f"{repair_year} is already repaired, by payment {r.payment_id}", "repair_year",
                                "repair_year_repaired")
     if rules.gap_formula is not None:
-        counted = len(gaps) - 1 if rules.gap_formula == "gap_years_minus_one" else len(gaps)
+        counted = counted_gap_years(rules, len(gaps))
         repaired = len(repaired_years(person) & set(gaps))
         if repaired >= counted:
             raise RefusedByRule(
                 f"repairing {repair_year} would shorten no waiting period: {len(gaps)} gap year"
-                f"{'s' if len(gaps) != 1 else ''} give {max(counted, 0)} variable month"
+                f"{'s' if len(gaps) != 1 else ''} give {counted} variable month"
                 f"{'s' if counted != 1 else ''} ({rules.gap_formula_source}), {repaired} already repaired",
                 "repair_year", "repair_no_effect")
     price = policy.contribution_fen(enrollment.tier, enrollment.cohort)

@@ -342,7 +342,8 @@ class _Folds:
         # Where policies were loaded, a fold is also of the policy versions known at the moment
         # asked (at()): remembered per set of events and number of loads known.
         self.loads, self.load_micros = list(loads), [micros(t) for t in loads]
-        self.epoch, self.known_at = 0, None if not loads else loads[0] - timedelta(microseconds=1)
+        self.epoch, self.known_at = 0, None
+        self.at(0)
         self.by_mask: dict[int, tuple[int, ...]] = {}
         self.facts: dict[int, YearFacts | PaymentFacts] = {}  # id -> the one object with those facts
         self._same: dict[YearFacts | PaymentFacts, YearFacts | PaymentFacts] = {}

@@ -21,6 +21,7 @@ from domain.dates import CHINA
 from domain.errors import Conflict
 from domain.idnumber import check_character
 from domain.ledger import Actor, Ledger
+from domain.money import yuan
 from domain.policy import loaded_versions
 from domain.policy_load import load_policy
 from domain.regions import regions
@@ -61,6 +62,9 @@ class Plan:
     years: dict[int, datetime] = field(default_factory=dict)  # year -> when paid in full
     repairs: list[tuple[int, int]] = field(default_factory=list)  # (year paid with, year repaired)
 
+    def employed_in(self, year: int) -> bool:
+        return self.employee is not None and self.employee[0].year <= year <= self.employee[1].year
+
 
 def plan(scale: int, seed: int) -> list[Plan]:
     rng = random.Random(seed)
@@ -84,7 +88,7 @@ def plan(scale: int, seed: int) -> list[Plan]:
             p.employee = (start, start + timedelta(days=rng.randrange(60, 500)))
         skipper = rng.random() < 0.15  # some skip years, and skip more than once
         for year in YEARS:
-            if p.employee and p.employee[0].year <= year <= p.employee[1].year:
+            if p.employed_in(year):
                 continue  # insured as an employee that year: not here
             if rng.random() < (0.5 if skipper else 0.05):
                 continue  # a gap year
@@ -93,8 +97,7 @@ def plan(scale: int, seed: int) -> list[Plan]:
                    else date(year - 1, 9, 1) + timedelta(days=rng.randrange(120)))
             p.years[year] = datetime(day.year, day.month, day.day, rng.randrange(8, 20), tzinfo=CHINA)
         if 2026 in p.years and rng.random() < 0.4:  # some repair a missed 2025 with their 2026 payment
-            employed = p.employee is not None and p.employee[0].year <= 2025 <= p.employee[1].year
-            p.repairs = [(2026, 2025)] if 2025 not in p.years and not employed else []
+            p.repairs = [(2026, 2025)] if 2025 not in p.years and not p.employed_in(2025) else []
         out.append(p)
     return out
 
@@ -117,12 +120,12 @@ def record(ledger: Ledger, p: Plan) -> None:
             continue  # cover elsewhere overlaps the year after all: 不得重复参保
         payable = enrollment_view(ledger.current_person(p.id_number), year, explain=False).outstanding_fen
         if payable:
-            ledger.pay(clerk, id_number=p.id_number, year=year, amount=f"{payable // 100}.{payable % 100:02d}",
+            ledger.pay(clerk, id_number=p.id_number, year=year, amount=yuan(payable),
                        paid_at=paid_at, channel="wechat", idempotency_key=f"demo-{p.id_number}-{year}",
                        fingerprint=f"{payable}-{paid_at.isoformat()}")
     for year, missed in p.repairs:
         price = enrollment_view(ledger.current_person(p.id_number), year, explain=False).contribution_fen
-        ledger.pay(clerk, id_number=p.id_number, year=year, amount=f"{price // 100}.{price % 100:02d}",
+        ledger.pay(clerk, id_number=p.id_number, year=year, amount=yuan(price),
                    paid_at=p.years[year], channel="wechat", repair_year=missed,
                    idempotency_key=f"demo-{p.id_number}-repair-{missed}", fingerprint=f"repair-{missed}")
 
