@@ -26,7 +26,7 @@ from domain.policy import Continuity, Policy
 class History:
     """What a year's waiting period depends on: hashable, so benefit periods can be remembered."""
 
-    gap_years: tuple[int, ...]  # years from the counting start, before this one, with no cover at all
+    gap_years: tuple[int, ...]  # the break just before this year: consecutive years with no cover at all
     repaired_years: tuple[int, ...]  # gap years paid for since (修复)
     exempt: str | None  # why no months apply to this person, if a listed exemption does
 
@@ -55,10 +55,17 @@ def repaired_years(person: Person) -> set[int]:
 
 
 def gap_years(person: Person, rules: Continuity, year: int) -> list[int]:
-    """The years from the counting start to the year before `year` without cover. A year the
-    person was born in is not one: nobody could have enrolled them for all of it."""
+    """The years of the break that ends with `year` (连续断保): the run of years without cover just
+    before it, back to the counting start. A break that is over stops counting: a person
+    re-enrolled after one and insured since waits nothing for it. A year the person was born in is
+    not a gap: nobody could have enrolled them for all of it."""
     first = max(rules.counts_from, person.birth_date.year + 1)
-    return [y for y in range(first, year) if not insured_in(person, y)]
+    gaps: list[int] = []
+    y = year - 1
+    while y >= first and not insured_in(person, y):
+        gaps.append(y)
+        y -= 1
+    return gaps[::-1]
 
 
 def history(policy: Policy, person: Person, year: int, cohort: str, paid_on: date | None) -> History | None:
@@ -142,6 +149,6 @@ def waiting(rules: Continuity, facts: History, anchor: str) -> tuple[Waiting | N
         floor, after = rules.min_total_months, rules.min_total_after_gap_years
         if floor is not None and after is not None and gaps >= after and rules.fixed_months + variable < floor:
             variable = floor - rules.fixed_months
-            lines.append(f"{gaps} gap years, {after} or more: fixed and variable together no less than {floor}"
+            lines.append(f"{gaps} consecutive gap years (连续断保), {after} or more: fixed and variable together no less than {floor}"
                          f" months ({rules.min_total_source})")
     return Waiting(rules.fixed_months, variable, anchor, gaps, repaired), lines

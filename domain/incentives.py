@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from domain.continuity import insured_in
+from domain.continuity import gap_years, insured_in
 from domain.money import yuan
 from domain.person import Person
 from domain.policy import Policy, amount_fen
@@ -66,9 +66,16 @@ def critical_illness_limit(policy: Policy, person: Person, year: int) -> Limit |
             elif not claims.reimbursed:
                 zero += 1
     base = amount_fen(rules.base_limit) if rules.base_limit is not None else None
+    after_break = gap_years(person, policy.continuity, year) if policy.continuity is not None else []
+    if after_break and rules.after_break_limit is not None:
+        base = amount_fen(rules.after_break_limit)
     out = Limit(base, continuous, zero)
     steps = max(continuous - rules.continuous_after_years, 0)
-    if first is None:
+    if after_break and rules.after_break_limit is None and rules.after_break_source.startswith("unspecified"):
+        out.undetermined = (f"re-enrolled after a break (not insured in {', '.join(map(str, after_break))}), and"
+                            f" whether the limit is lowered for such a person is not stated (国办发〔2024〕38号:"
+                            f" 对断保人员再参保的，可降低大病保险最高支付限额)")
+    elif first is None:
         out.undetermined = f"the year the incentives count from is not stated ({rules.counts_from_source})"
     elif base is None:
         out.undetermined = f"the base 大病保险 limit is not stated ({rules.base_limit_source})"
@@ -85,7 +92,11 @@ def critical_illness_limit(policy: Policy, person: Person, year: int) -> Limit |
     cap = int((Decimal(base) * Decimal(rules.cap_share)).quantize(Decimal(1), ROUND_HALF_UP))
     out.increase_fen = min(raw, cap)
     out.limit_fen = base + out.increase_fen
-    out.lines.append(f"大病保险 base limit {yuan(base)} ({rules.base_limit_source})")
+    if after_break and rules.after_break_limit is not None:
+        out.lines.append(f"re-enrolled after a break (not insured in {', '.join(map(str, after_break))}): base limit"
+                         f" {yuan(base)} ({rules.after_break_source})")
+    else:
+        out.lines.append(f"大病保险 base limit {yuan(base)} ({rules.base_limit_source})")
     out.lines.append(f"{continuous} continuous year{'s' if continuous != 1 else ''} of resident cover to {year}"
                      f" (counted from {first}): {steps} step{'s' if steps != 1 else ''} after"
                      f" {rules.continuous_after_years} ({rules.continuous_step_source})")

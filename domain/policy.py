@@ -128,6 +128,11 @@ class CriticalIllness(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     zero_claim_step: str | None = None  # yuan for each year without claims (当年基金零报销的…次年可提高)
     zero_claim_step_source: str = "unspecified"
     cap_share: str = "0.20"  # 累计提高总额不超过…原封顶线的20%
+    # 「对断保人员再参保的，可降低大病保险最高支付限额」: the base limit for a person whose enrollment
+    # ends a break. Unstated (a source beginning "unspecified"): such a person's limit is undetermined; a source
+    # that says the limit is not lowered leaves `after_break_limit` empty and names itself.
+    after_break_limit: str | None = None
+    after_break_source: str = "unspecified"
     cap_source: str = "国办发〔2024〕38号: 累计提高总额不超过所在统筹地区大病保险原封顶线的20%"
 
 
@@ -359,7 +364,7 @@ def _continuity_problems(p: Policy) -> list[str]:
                 out.append(f"continuity.exempt_categories: unknown category {code!r}")
     ci = p.critical_illness
     if ci is not None:
-        for name in ("base_limit", "continuous_step", "zero_claim_step"):
+        for name in ("base_limit", "continuous_step", "zero_claim_step", "after_break_limit"):
             value = getattr(ci, name)
             if value is not None:
                 try:

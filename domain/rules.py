@@ -10,7 +10,7 @@ from functools import lru_cache
 from datetime import date, timedelta
 
 from domain.categories import chinese_name
-from domain.continuity import History, Waiting, counted_gap_years, gap_years, repaired_years, waiting
+from domain.continuity import History, Waiting, counted_gap_years, gap_years, insured_in, repaired_years, waiting
 from domain.dates import after_full_days, after_full_months, first_of_month_after, first_of_next_month, within_days
 from domain.errors import Conflict, InvalidInput, RefusedByRule
 from domain.events import Candidate
@@ -156,10 +156,15 @@ def check_repair(policy: Policy, person: Person, enrollment: Enrollment, repair_
             "repair_year", "repair_year_range")
     gaps = gap_years(person, rules, enrollment.year)
     if repair_year not in gaps:
-        why = ("the person was born that year or later" if repair_year <= person.birth_date.year
-               else "the person was insured that year")
-        raise RefusedByRule(f"{repair_year} was not missed: {why}; only a missed year (断保年度) can be repaired",
-                            "repair_year", "repair_year_missed")
+        if repair_year <= person.birth_date.year:
+            why = "it was not missed: the person was born that year or later"
+        elif insured_in(person, repair_year):
+            why = "it was not missed: the person was insured that year"
+        else:
+            why = ("it belongs to an earlier break, which ended when the person was insured again; only the"
+                   " break that ends with this enrollment adds waiting months (连续断保)")
+        raise RefusedByRule(f"{repair_year} cannot be repaired: {why}; only a missed year (断保年度) of the current"
+                            " break can be", "repair_year", "repair_year_missed")
     for e in person.enrollments.values():
         for r in e.repairs.values():
             if r.repair_year == repair_year:

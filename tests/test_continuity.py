@@ -585,3 +585,104 @@ def test_a_running_serve_takes_a_version_loaded_from_the_command_line(tmp_path):
         after = httpx.post(f"{base}/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1},
                            headers=headers)
         assert after.status_code == 201 and after.json()["policy"] == "3702-2027", after.text
+
+
+# -- only the break that ends with the enrollment counts (连续断保) ---------------------------------
+
+
+def load_through_api(api: TestClient, text: str, notice: str) -> None:
+    r = api.post("/v1/policies", params={"notice_number": notice, "notice_date": "2026-08-01"},
+                 content=text.encode("utf-8"))
+    assert r.status_code == 201, r.text
+
+
+def qingdao_year(year: int, *replacements: tuple[str, str]) -> str:
+    """The 2027 fixture carried to another year (its window the autumn before), with variations."""
+    text = QINGDAO_2027.read_text(encoding="utf-8")
+    text = text.replace("2027", str(year)).replace("2026-", f"{year - 1}-")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def test_a_break_that_is_over_adds_no_waiting_in_later_years(store_env):
+    """Missed 2025, enrolled 2026 (3 months' wait), enrolled again for 2027 in the window: insured
+    since the break ended, so nothing to wait (未连续参保 is the break that ends with this enrollment)."""
+    api = client(store_env)
+    try:
+        load_through_api(api, qingdao_year(2026), "青医保发〔2025〕1号")
+        load_through_api(api, qingdao_year(2027), "青医保发〔2026〕1号")
+        idn = resident(api)  # insured 2024, not 2025
+        assert api.post("/v1/enrollments", json={"id_number": idn, "year": 2026, "tier": 1,
+                                                 "enrolled_on": "2025-11-10"}).status_code == 201
+        first = pay(api, idn, 2026, "400.00", "2025-11-10T10:00:00+08:00", "b1")
+        assert first["benefit_start"] == "2026-04-01" and first["waiting_period"]["gap_years"] == 1
+        assert api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1,
+                                                 "enrolled_on": "2026-12-04"}).status_code == 201
+        second = pay(api, idn, 2027, "400.00", "2026-12-04T10:00:00+08:00", "b2")
+        assert second["benefit_start"] == "2027-01-01" and second["waiting_period"] is None
+        assert not any("not insured in 2025" in line for line in second["explanation"])
+    finally:
+        api.ledger.close()
+
+
+def test_the_six_month_floor_needs_four_consecutive_gap_years(store_env):
+    """连续断保4年及以上: gaps in 2020, 2022, 2024 and 2026, each followed by a year insured, are no
+    break of four years; only 2026 counts, and one gap year gives the fixed 3 months alone."""
+    api = client(store_env)
+    try:
+        load_through_api(api, qingdao_year(2027, ("counts_from = 2025", "counts_from = 2020")), "test")
+        idn = resident(api, insured_2024=False)
+        for year in (2021, 2023, 2025):
+            r = api.post(f"/v1/persons/{idn}/prior-coverage", json={
+                "scheme": "resident", "region": "370202", "from": f"{year}-01-01", "to": f"{year}-12-31",
+                "source": "全民参保数据库 extract"})
+            assert r.status_code == 201, r.text
+        api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1, "enrolled_on": "2026-11-20"})
+        view = pay(api, idn, 2027, "400.00", "2026-11-20T10:00:00+08:00", "f1")
+        assert view["waiting_period"] == {"fixed_months": 3, "variable_months": 0, "anchor": "year_start",
+                                          "gap_years": 1, "repaired_years": 0}
+        assert view["benefit_start"] == "2027-04-01"
+        # A gap year of an earlier break cannot be repaired: it is over.
+        r = api.post("/v1/payments", json={"id_number": idn, "year": 2027, "amount": "400.00", "repair_year": 2024,
+                                           "paid_at": "2026-11-21T09:00:00+08:00", "channel": "wechat"},
+                     headers={"Idempotency-Key": "old-break"})
+        assert r.status_code == 422 and rule_of(r) == "repair_year_missed", r.text
+    finally:
+        api.ledger.close()
+
+
+def test_the_critical_illness_limit_after_a_break_is_the_policys_to_state(store_env):
+    """「对断保人员再参保的，可降低大病保险最高支付限额」: unstated, a person ending a break has an
+    undetermined limit; a policy that names the lower limit gives it; a person insured without a
+    break keeps the base."""
+    api = client(store_env)
+    try:
+        incentives = ('[critical_illness]\n', '[critical_illness]\nbase_limit = "20000.00"\ncounts_from = 2021\n'
+                      'continuous_step = "1000.00"\nzero_claim_step = "1500.00"\n')
+        load_through_api(api, qingdao_year(2027, incentives), "v1")
+        returning = resident(api)  # 2025 and 2026 missed
+        continuous = resident(api)
+        for start_on, end_on in (("2025-01-01", "2025-12-31"), ("2026-01-01", "2026-11-30")):
+            r = api.post(f"/v1/persons/{continuous}/prior-coverage", json={
+                "scheme": "resident", "region": "370202", "from": start_on, "to": end_on,
+                "source": "全民参保数据库 extract"})
+            assert r.status_code == 201, r.text
+        for i, idn in enumerate((returning, continuous)):
+            api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1, "enrolled_on": "2026-11-20"})
+            pay(api, idn, 2027, "400.00", "2026-11-20T10:00:00+08:00", f"ci{i}")
+        answer = api.get(f"/v1/persons/{returning}/coverage", params={"year": 2027}).json()["critical_illness"]
+        assert answer["limit"] is None and "可降低大病保险最高支付限额" in answer["undetermined_because"]
+        assert api.get(f"/v1/persons/{continuous}/coverage",
+                       params={"year": 2027}).json()["critical_illness"]["limit"] == "20000.00"
+        lowered = (incentives[0], incentives[1] + 'after_break_limit = "15000.00"\n'
+                   'after_break_source = "test: 断保后再参保的，大病保险最高支付限额为1.5万元"\n')
+        load_through_api(api, qingdao_year(2027, lowered), "v2")
+        answer = api.get(f"/v1/persons/{returning}/coverage", params={"year": 2027}).json()
+        assert answer["critical_illness"]["limit"] == "15000.00"
+        assert any("re-enrolled after a break" in line and "15000.00" in line for line in answer["explanation"])
+        assert api.get(f"/v1/persons/{continuous}/coverage",
+                       params={"year": 2027}).json()["critical_illness"]["limit"] == "20000.00"
+    finally:
+        api.ledger.close()
