@@ -142,6 +142,14 @@ class Newborn(msgspec.Struct, forbid_unknown_fields=True):
     within_days: int = 90
     measured_by: Literal["enrolled_on", "fully_paid_on"] = "fully_paid_on"
     late_start: Literal["bands", "next_month"] = "bands"
+    # Where the late newborn's sentence counts from another anchor than the first (004: 「出生后超过90天
+    # 办理参保缴费的」 counts from birth to the payment, while 「落户后90天内…办理参保登记」 counts from 落户 to
+    # the registration): the late sentence's anchor and the day it measures. Where the two sentences
+    # disagree, the start is undetermined, naming both (SPEC Decision 9). None: the late rule applies
+    # exactly when the first does not.
+    late_anchor: Literal["birth", "hukou_registration"] | None = None
+    late_measured_by: Literal["enrolled_on", "fully_paid_on"] = "fully_paid_on"
+    late_source: str = "notice"
     exempt_from_window: bool = False
     # A baby not enrolled in its own right is covered through its enrolled mother (the sentence
     # that says so: 003 「未独立参保的，可随参加居民医保的母亲享受居民医保待遇…合计不超过其母当年享受的最高支付额」).
@@ -322,9 +330,6 @@ def _problems(p: Policy) -> list[str]:
             out.append(f"band {i + 1}: paid_through {limit} overlaps the band before ({previous})")
         if b.start == "after_days" and not b.days:
             out.append(f"band {i + 1}: after_days needs days")
-        previous = limit or previous
-    if p.band and p.band[-1].paid_through is not None:
-        out.append("benefit: the last band must be open-ended (refused or unspecified if need be)")
         if b.full_cost is not None:
             try:
                 parse_yuan(b.full_cost, f"band {i + 1} full_cost")
@@ -332,6 +337,9 @@ def _problems(p: Policy) -> list[str]:
                 out.append(str(e))
         if b.start == "waiting_period" and p.continuity is None:
             out.append(f"band {i + 1}: waiting_period needs a [continuity] section")
+        previous = limit or previous
+    if p.band and p.band[-1].paid_through is not None:
+        out.append("benefit: the last band must be open-ended (refused or unspecified if need be)")
     out.extend(_continuity_problems(p))
     if p.student_year and p.student_year.start >= p.student_year.end:
         out.append("student_year: start must be before end")

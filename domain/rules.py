@@ -270,7 +270,24 @@ def benefit_period(
         measured = enrolled_on if nb.measured_by == "enrolled_on" else fully_paid_on
         anchor_name = "birth" if nb.anchor == "birth" else "household registration"
         measured_name = "enrolled" if nb.measured_by == "enrolled_on" else "fully paid"
-        if within_days(anchor, nb.within_days, measured):
+        in_time = within_days(anchor, nb.within_days, measured)
+        if nb.late_anchor is not None:
+            late_from = birth_date if nb.late_anchor == "birth" else hukou_registered_on
+            late_day = enrolled_on if nb.late_measured_by == "enrolled_on" else fully_paid_on
+            late = late_from is None or not within_days(late_from, nb.within_days, late_day)
+            if in_time == late:  # both sentences speak, or neither: they do not settle the start
+                first = (f"{measured_name} on {measured}, {'within' if in_time else 'more than'} {nb.within_days}"
+                         f" days of {anchor_name} ({anchor}) ({nb.source})")
+                second = (f"{'fully paid' if nb.late_measured_by == 'fully_paid_on' else 'enrolled'} on {late_day},"
+                          f" {'more than' if late else 'within'} {nb.within_days} days after"
+                          f" {'birth' if nb.late_anchor == 'birth' else 'household registration'} ({late_from})"
+                          f" ({nb.late_source})")
+                b.undetermined = (f"the two newborn sentences disagree: {first}, which would cover from birth, and"
+                                  f" {second}, which would cover from the month after payment" if in_time else
+                                  f"neither newborn sentence covers this baby: {first}; {second}")
+                b.lines.append(f"coverage undetermined: {b.undetermined} (SPEC Decision 9)")
+                return b
+        if in_time:
             start = max(birth_date, year_start)
             b.lines.append(
                 f"newborn {measured_name} on {measured}, within {nb.within_days} days of {anchor_name}"

@@ -115,16 +115,27 @@ def test_newborn_born_before_the_year_is_covered_from_1_january():
 
 
 @pytest.mark.parametrize(
-    "enrolled, start",
+    "enrolled, paid, start",
     [
-        (date(2021, 7, 30), date(2021, 4, 20)),  # registered on day 90 after 落户 05-01: from birth
-        (date(2021, 7, 31), date(2021, 9, 1)),  # day 91: from the month after payment (paid 08-15)
+        # registered within 90 days of 落户 05-01 and paid on day 86 after birth: from birth
+        (date(2021, 7, 15), date(2021, 7, 15), date(2021, 4, 20)),
+        # registered on day 91 after 落户, paid on day 117 after birth: from the month after payment
+        (date(2021, 7, 31), date(2021, 8, 15), date(2021, 9, 1)),
     ],
 )
-def test_chuxiong_newborn_counts_from_household_registration(enrolled, start):
-    got = start_end("532301-2021", date(2021, 8, 15), cohort="newborn", born=date(2021, 4, 20),
-                    enrolled=enrolled, hukou=date(2021, 5, 1))
-    assert got[0] == start
+def test_chuxiong_newborn_counts_from_household_registration(enrolled, paid, start):
+    got = start_end("532301-2021", paid, cohort="newborn", born=date(2021, 4, 20), enrolled=enrolled,
+                    hukou=date(2021, 5, 1))
+    assert got[0] == start and got[2] is None
+
+
+def test_chuxiong_newborn_named_by_both_sentences_is_undetermined():
+    """Registered on day 90 after 落户 (「落户后90天内…办理参保登记」: from birth) but paid on day 117
+    after birth (「出生后超过90天办理参保缴费的，自缴费次月起」): SPEC Decision 9."""
+    start, _, undetermined = start_end("532301-2021", date(2021, 8, 15), cohort="newborn", born=date(2021, 4, 20),
+                                       enrolled=date(2021, 7, 30), hukou=date(2021, 5, 1))
+    assert start is None and "disagree" in undetermined
+    assert "落户后90天内" in undetermined and "出生后超过90天" in undetermined
 
 
 def test_chuxiong_newborn_without_household_registration_is_undetermined():
