@@ -241,21 +241,27 @@ class EnrollmentRow(BaseModel):
     enrolled_unpaid: int = Field(description="enrolled, not (yet) fully paid: enrolled - paid")
     covered: int = Field(description="inside their benefit period on the report's date")
     undetermined: int = Field(description="paid, but no rule settles when cover starts: not counted as not covered")
-    assisted: int
+    assisted: int = Field(description="persons of the notice's 100% groups (its assisted_groups), enrolled or not")
     assisted_enrolled: int = Field(description="assisted persons enrolled and paid")
     rate_of_population: str | None = Field(description='paid / population, four decimals ("0.9512")')
     rate_of_target: str | None = Field(description="paid / target, four decimals")
-    below_target: bool | None = Field(description="paid under the target number, or under the policy's rate of the "
-                                                  "population; null where no target applies")
+    below_target: bool | None = Field(description="paid under the target number, or under the policy's rate of its "
+                                                  "base (population or task number); null where no target applies")
     assisted_below_target: bool | None = Field(description="assisted persons not all (per the policy's share) "
                                                            "enrolled and paid; null where the policy sets no such target")
 
 
 class ReportTargets(BaseModel):
-    rate_of_population: str | None
+    rate_of_population: str | None = Field(description="the share of rate_base each region must reach")
     rate_source: str
+    rate_base: Literal["population", "target"] = Field(
+        description="the rate's denominator: the table's population, or its task number (应参保人数)")
+    rate_base_source: str
     assisted: str | None
     assisted_source: str
+    assisted_groups: list[str] = Field(description="the notice's 100% groups as category codes; empty: every "
+                                                   "identity category held counts")
+    assisted_groups_source: str
 
 
 class EnrollmentReport(BaseModel):

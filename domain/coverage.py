@@ -326,7 +326,6 @@ def _frozen_subsidy_lines(person: Person, e: Enrollment, policy: Policy) -> list
         since, what = e.first_payment_version, "payment began without a subsidy"
     else:
         return []
-    rules = {s.category: s for s in policy.subsidy}
     year_end = date(e.year, 12, 31)
     lines = []
     for change in person.identity_events:
@@ -334,7 +333,7 @@ def _frozen_subsidy_lines(person: Person, e: Enrollment, policy: Policy) -> list
             continue
         name = describe_category(change.category)
         if isinstance(change, ev.IdentityCertified):
-            rule = rules.get(change.category)
+            rule = policy.subsidy_rule(change.category)
             amount = subsidy_amount(policy, rule, e.tier, e.cohort) if rule else None
             would = f" (it would give {yuan(amount)})" if amount is not None else ""
             lines.append(

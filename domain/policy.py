@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from decimal import Decimal
 
 import msgspec
 
-from domain.categories import CATEGORIES
+from domain.categories import CATEGORIES, FACTS
 from domain.dates import end_of_february
 from domain.errors import InvalidInput, RefusedByRule
 from domain.money import parse_yuan
@@ -177,6 +178,10 @@ class Subsidy(msgspec.Struct, forbid_unknown_fields=True):
 
     category: str
     funder: str
+    # Categories the notice's group takes in as a whole (000, 001 and 004 subsidise 「建档立卡贫困人口」,
+    # which holds both 未脱贫户 and 巩固脱贫户; only 003 tells them apart), with the reading's basis.
+    includes: list[str] = []
+    includes_source: str = ""
     percent: int | None = None
     percent_of_tier: int = 1
     amount: str | None = None
@@ -197,13 +202,28 @@ class Elsewhere(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Targets(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The notice's targets: the paid rate of the population (参保缴费率) each region must reach, and
-    the rate its assisted persons must reach (the 100% groups), each with its sentence."""
+    """The notice's targets: the paid rate (参保缴费率) each region must reach, of the denominator the
+    notice names, and the rate its assisted persons must reach: the notice's own 100% groups, each
+    with its sentence."""
 
-    rate_of_population: str | None = None  # "0.95"
+    rate_of_population: str | None = None  # "0.95": the share of `rate_base` to reach
     rate_source: str = "unspecified"
+    # The rate's denominator: the target table's population column (户籍人口, 常住人口) or its task
+    # number (002: 「应参保人数的95%」, the task number given as 应参保人数).
+    rate_base: Literal["population", "target"] = "population"
+    rate_base_source: str = "unspecified"
     assisted: str | None = None  # "1.00"
     assisted_source: str = "unspecified"
+    # The notice's 100% groups, as category codes: who counts as "assisted" and 应保未保. Empty where
+    # the notice names none: then every identity category held counts (never a fact such as a
+    # newborn's family-planning compliance).
+    assisted_groups: list[str] = []
+    assisted_groups_source: str = "unspecified"
+
+    def counts_as_assisted(self, held: Iterable[str]) -> bool:
+        if self.assisted_groups:
+            return any(c in self.assisted_groups for c in held)
+        return any(c not in FACTS for c in held)
 
 
 class Policy(msgspec.Struct, forbid_unknown_fields=True):
@@ -264,6 +284,11 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
             "tier_exists",
         )
 
+    def subsidy_rule(self, held: list[str] | set[str] | str) -> Subsidy | None:
+        """The rule a category (or the first of several held) falls under, directly or as a member."""
+        codes = [held] if isinstance(held, str) else held
+        return next((r for r in self.subsidy if r.category in codes or any(c in codes for c in r.includes)), None)
+
     def band_limit(self, band: Band) -> date | None:
         if band.paid_through is None:
             return None
@@ -300,6 +325,12 @@ def _problems(p: Policy) -> list[str]:
         if s.category in seen:
             out.append(f"subsidy: category {s.category!r} listed twice")
         seen.add(s.category)
+        for code in s.includes:
+            if code not in CATEGORIES:
+                out.append(f"subsidy {s.category}: includes unknown category {code!r}")
+            if code in seen or any(code == o.category for o in p.subsidy):
+                out.append(f"subsidy {s.category}: includes {code!r}, which has a rule of its own")
+            seen.add(code)
         if s.funder not in p.funders:
             out.append(f"subsidy {s.category}: funder {s.funder!r} is not in [funders]")
         if sum(x is not None for x in (s.percent, s.amount, s.set_elsewhere)) != 1:
@@ -343,6 +374,9 @@ def _problems(p: Policy) -> list[str]:
     out.extend(_continuity_problems(p))
     if p.student_year and p.student_year.start >= p.student_year.end:
         out.append("student_year: start must be before end")
+    for code in p.targets.assisted_groups:
+        if code not in CATEGORIES or code in FACTS:
+            out.append(f"targets.assisted_groups: {code!r} is not an identity category")
     for name in ("rate_of_population", "assisted"):
         value = getattr(p.targets, name)
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, timedelta
 
-from domain.categories import chinese_name
+from domain.categories import FACTS, chinese_name
 from domain.continuity import History, Waiting, counted_gap_years, gap_years, insured_in, repaired_years, waiting
 from domain.dates import after_full_days, after_full_months, first_of_month_after, first_of_next_month, within_days
 from domain.errors import Conflict, InvalidInput, RefusedByRule
@@ -61,7 +61,7 @@ def decide_subsidy(
     highest_applies = false ranks its categories instead: the first one listed that the person
     holds and that gives something on the tier (still one subsidy, never a sum).
     """
-    if policy.subsidies_unspecified is not None and any(c != "fp_compliant_birth" for c in held):
+    if policy.subsidies_unspecified is not None and any(c not in FACTS for c in held):
         why = (f"{', '.join(held)} held, and no source found states policy {policy.id}'s subsidies"
                f" ({policy.subsidies_unspecified})")
         return SubsidyDecision(held[0], 0, "", [], why, undetermined=why)
@@ -69,7 +69,7 @@ def decide_subsidy(
     best: tuple[Subsidy, int] | None = None
     elsewhere: list[Subsidy] = []
     for rule in policy.subsidy:
-        if rule.category not in held:
+        if rule.category not in held and not any(c in held for c in rule.includes):
             continue
         if rule.set_elsewhere is not None:
             elsewhere.append(rule)
@@ -80,7 +80,7 @@ def decide_subsidy(
             best = (rule, amount)
     contribution = policy.contribution_fen(tier, cohort)
     if not policy.highest_applies:
-        first = next((r for r in policy.subsidy if r.category in held
+        first = next((r for r in policy.subsidy if (r.category in held or any(c in held for c in r.includes))
                       and (r.set_elsewhere is not None or subsidy_amount(policy, r, tier, cohort))), None)
         if first is None:
             return None
@@ -108,6 +108,9 @@ def decide_subsidy(
         if len(candidates) > 1
         else f"{rule.category} gives {yuan(amount)} on tier {tier}"
     )
+    if rule.category not in held:
+        member = next(c for c in rule.includes if c in held)
+        text += f" ({member}, {chinese_name(member)}, is of the notice's group {rule.category}: {rule.includes_source})"
     return SubsidyDecision(rule.category, amount, rule.funder, candidates, text)
 
 

@@ -15,6 +15,7 @@ from domain.dates import china_date, rest_of_year
 from domain.idnumber import mask
 from domain.person import Person
 from domain.policy import policy_by_id
+from projections.assisted import is_assisted
 
 
 class PeopleSource:
@@ -31,7 +32,7 @@ class PeopleSource:
             enrolled = view.enrolled
             paid = view.status == "paid"
             # Insured elsewhere over the rest of the year and not paid here: not 应保 (SPEC Decision 15).
-            assisted = bool(person.categories_held(on)) and (
+            assisted = is_assisted(person.region, year, person.categories_held(on)) and (
                 paid or not person.elsewhere_during(*rest_of_year(on, year)))
             figures = {"enrolled": int(enrolled), "paid": int(paid), "covered": int(view.covered_on(on)),
                        "undetermined": int(view.is_undetermined), "assisted": int(assisted),
@@ -72,7 +73,8 @@ class PeopleSource:
         for person in self._in(region):
             held = person.categories_held(on)
             view = enrollment_view(person, year, on)
-            if held and view.status != "paid" and not person.elsewhere_during(*rest_of_year(on, year)):
+            if (is_assisted(person.region, year, held) and view.status != "paid"
+                    and not person.elsewhere_during(*rest_of_year(on, year))):
                 found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held)),
                               "enrolled_unpaid" if view.enrolled else "not_enrolled"))
         return found

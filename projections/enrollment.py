@@ -52,15 +52,17 @@ def _targets(region: str, year: int) -> Targets | None:
 
 
 def mark_targets(row: dict[str, Any], targets: Targets | None) -> None:
-    """below_target: the paid count under the target number, or the paid share of the population
-    under the policy's rate; assisted_below_target: assisted persons not all (per the policy's
-    share) enrolled and paid. None where no target applies. Compared exactly, in decimals."""
+    """below_target: the paid count under the target number, or the paid share of the rate's base
+    (the population, or the task number where the notice names 应参保人数) under the policy's
+    rate; assisted_below_target: assisted persons not all (per the policy's share) enrolled and
+    paid. None where no target applies. Compared exactly, in decimals."""
     share = Decimal(targets.rate_of_population) if targets and targets.rate_of_population else None
+    base = row["target"] if targets and targets.rate_base == "target" else row["population"]
     checks = []
     if row["target"]:
         checks.append(row["paid"] < row["target"])
-    if share is not None and row["population"]:
-        checks.append(Decimal(row["paid"]) < share * row["population"])
+    if share is not None and base:
+        checks.append(Decimal(row["paid"]) < share * base)
     row["below_target"] = any(checks) if checks else None
     assisted = Decimal(targets.assisted) if targets and targets.assisted else None
     row["assisted_below_target"] = (Decimal(row["assisted_enrolled"]) < assisted * row["assisted"]
@@ -107,5 +109,8 @@ def enrollment_report(source: Source, region: str, year: int, on: date,
                         f" paid: {', '.join(assisted_below)}")
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total,
             "targets": {"rate_of_population": targets.rate_of_population, "rate_source": targets.rate_source,
-                        "assisted": targets.assisted, "assisted_source": targets.assisted_source} if targets else None,
+                        "rate_base": targets.rate_base, "rate_base_source": targets.rate_base_source,
+                        "assisted": targets.assisted, "assisted_source": targets.assisted_source,
+                        "assisted_groups": list(targets.assisted_groups),
+                        "assisted_groups_source": targets.assisted_groups_source} if targets else None,
             "warnings": warnings}

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from uuid import UUID
 
 from domain.coverage import CoverageView, enrollment_view
@@ -20,14 +20,16 @@ from domain.dates import rest_of_year
 from domain.person import Person, fold
 from domain.store import EventStore
 from projections.intervals import OPEN, ROOT, micros, path
+from projections.assisted import is_assisted
 from projections.rows import ASSISTED, held_elsewhere
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
 # What the enrollment report counts of a group of person rows (two parameters: the day D, twice).
+# Grouped by the categories held too, which the village's policy tells assisted or not.
 _FIGURES = ("sum(enrolled), sum(paid),"
             " sum(CASE WHEN benefit_start > 0 AND benefit_start <= ? AND benefit_end >= ? THEN 1 ELSE 0 END),"
-            " sum(undetermined), sum(CASE WHEN categories <> '' AND paid = 1 THEN 1 ELSE 0 END), count(*)")
+            " sum(undetermined), count(*)")
 
 
 class ViewSource:
@@ -80,33 +82,35 @@ class ViewSource:
             # Told, since SQLite's statistics make the tree index look as good: it is not, as it
             # needs a sort (560-620 ms against 280 at full scale).
             indexed = " INDEXED BY person_rows_open"
-        sql = (f"SELECT year, region, {_FIGURES} FROM {self.views.person_rows}{indexed} WHERE node = {ROOT}"
-               f" AND year IN (?, ?) AND {where} AND eff_lo <= ? AND eff_hi >= ? GROUP BY year, region")
-        counts: dict[str, Counter[str]] = {}
-        for y, village, *figures in self.views.query(sql, [d, d, year, ASSISTED, *params, d, d]):
-            self._add(counts.setdefault(village[:width], Counter()), y, *figures)
-        return counts
+        sql = (f"SELECT year, region, categories, {_FIGURES} FROM {self.views.person_rows}{indexed}"
+               f" WHERE node = {ROOT} AND year IN (?, ?) AND {where} AND eff_lo <= ? AND eff_hi >= ?"
+               " GROUP BY year, region, categories")
+        return self._summed(self.views.query(sql, [d, d, year, ASSISTED, *params, d, d]), width, year)
 
     @staticmethod
-    def _add(c: Counter[str], y: int, enrolled: int, paid: int, covered: int, undetermined: int,
-             assisted_paid: int, n: int) -> None:
-        if y == ASSISTED:
-            c["assisted"] += int(n)  # a person-level row exists only while a category is held
-        else:
-            c.update(enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
-                     assisted_enrolled=int(assisted_paid))
+    def _summed(groups: Iterable[tuple], width: int, year: int) -> dict[str, Counter[str]]:
+        """Per child region, the figures of groups of (year, village, categories): assisted by the
+        village's policy (its 100% groups), a person-level row existing only while a category is held."""
+        counts: dict[str, Counter[str]] = {}
+        for y, village, categories, enrolled, paid, covered, undetermined, n in groups:
+            assisted = is_assisted(village, year, categories)
+            if y == ASSISTED:
+                if assisted:
+                    counts.setdefault(village[:width], Counter())["assisted"] += int(n)
+            else:
+                counts.setdefault(village[:width], Counter()).update(
+                    enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
+                    assisted_enrolled=int(paid) if assisted else 0)
+        return counts
 
     def _believed_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         d = on.toordinal()
         rows, params = self._believed(
             self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined",
             (year, ASSISTED), region, on)
-        sql = (f"SELECT substr(region, 1, {int(width)}) AS child, year, {_FIGURES}"
-               f" FROM ({rows}) AS believed GROUP BY child, year")
-        counts: dict[str, Counter[str]] = {}
-        for child, y, *figures in self.views.query(sql, [d, d, *params]):
-            self._add(counts.setdefault(child, Counter()), y, *figures)
-        return counts
+        sql = (f"SELECT year, region, categories, {_FIGURES}"
+               f" FROM ({rows}) AS believed GROUP BY year, region, categories")
+        return self._summed(self.views.query(sql, [d, d, *params]), width, year)
 
     def _assisted_insured_elsewhere(self, region: str, year: int, on: date) -> list[tuple[str, Any]]:
         """(village, person) of assisted persons insured elsewhere over the rest of the year and not
@@ -115,10 +119,10 @@ class ViewSource:
         d, q = on.toordinal(), self.q
         true_then = "rec_lo <= ? AND rec_hi >= ? AND eff_lo <= ? AND eff_hi >= ?"
         first, last = (day.toordinal() for day in rest_of_year(on, year))
-        held = {person: village for person, village, elsewhere in self.views.query(
-                    f"SELECT person, region, elsewhere FROM {self.views.person_rows} WHERE year = ?"
+        held = {person: village for person, village, elsewhere, categories in self.views.query(
+                    f"SELECT person, region, elsewhere, categories FROM {self.views.person_rows} WHERE year = ?"
                     f" AND elsewhere <> '' AND region LIKE ? AND {true_then}", [ASSISTED, region + "%", q, q, d, d])
-                if held_elsewhere(elsewhere, first, last)}
+                if held_elsewhere(elsewhere, first, last) and is_assisted(village, year, categories)}
         if not held:
             return []
         people = list(held)
@@ -169,6 +173,8 @@ class ViewSource:
         found = []
         for person, village, id_mask, name, categories, elsewhere in self.views.query(assisted, params):
             is_enrolled, paid = standing.get(person, (0, 0))
+            if not is_assisted(village, year, categories):
+                continue
             if not paid and not (elsewhere and held_elsewhere(elsewhere, first, last)):
                 found.append((village, id_mask, name, categories, "enrolled_unpaid" if is_enrolled else "not_enrolled"))
         return found

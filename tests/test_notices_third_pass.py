@@ -104,3 +104,75 @@ def test_a_waiting_period_band_without_continuity_rules_is_refused_at_load(api):
                  content=bad_cost.encode("utf-8"), headers=h(api))
     assert r.status_code == 400 and "full_cost" in r.json()["detail"], r.text
     assert event_count(api.ledger) == before
+
+
+# -- 建档立卡 as a whole ----------------------------------------------------------------------------
+
+
+def certify(api, idn: str, category: str, on: str) -> None:
+    r = api.post(f"/v1/persons/{idn}/identities", json={"category": category, "action": "certify", "effective_on": on},
+                 headers=h(api))
+    assert r.status_code == 201, r.text
+
+
+def test_a_household_out_of_poverty_gets_the_registers_rule_where_the_notice_takes_it_whole(api):
+    """000, 001 and 004 subsidise 建档立卡贫困人口 as a whole; 003 alone tells 未脱贫户 (70%) from
+    巩固脱贫户 (50%)."""
+    cases = [  # village, year, enrolled_on, subsidy, payable
+        ("500114001001", 2021, "2020-11-01", "196.00", "84.00"),  # 000: 196
+        ("430623110201", 2021, "2020-11-01", "140.00", "140.00"),  # 001: 50% of 280
+        (CHUXIONG, 2021, "2020-11-01", "180.00", "100.00"),  # 004: 180
+        ("500110001001", 2021, "2020-11-01", "140.00", "140.00"),  # 003: 巩固脱贫户 50%
+    ]
+    for village, year, enrolled_on, subsidy, payable in cases:
+        idn = register(api, village, date(1970, 3, 3))
+        certify(api, idn, "巩固脱贫户", "2020-01-01")
+        view = enroll(api, idn, year, enrolled_on)
+        assert (view["subsidy"]["amount"], view["individual_payable"]) == (subsidy, payable), (village, view)
+        if not village.startswith("500110"):
+            assert view["subsidy"]["category"] == "poverty_registered"
+            assert any("poverty_consolidated" in line and "is of the notice's group poverty_registered" in line
+                       for line in view["explanation"]), view["explanation"]
+
+
+# -- each notice's rate base and 100% groups ----------------------------------------------------
+
+
+def test_futian_rate_is_of_the_task_number_not_the_household_population(api, tmp_path):
+    """002: 「参保率达到应参保人数的95%以上」: a village that meets its task number (应参保人数) is not
+    below target, though its paid persons are under 95% of its 户籍人口."""
+    from api.services.target_import import parse_table
+    from projections import targets
+
+    table = ("region_code,region_name,户籍人口,2022年医保筹资任务数\n"
+             "500237103201,水口村,10,6\n500237103202,凉水村,10,3\n").encode("utf-8")
+    targets.load(api.ledger.store, parse_table(table, 2022, "futian.csv", "500237103", None, None), "test")
+    for i, (village, n) in enumerate((("500237103201", 6), ("500237103202", 2))):
+        for j in range(n):
+            idn = register(api, village, date(1980, 1, 1), area="500237")
+            enroll(api, idn, 2022, "2021-12-22")
+            pay(api, idn, 2022, "320.00", "2021-12-23T10:00:00+08:00", f"ft-{i}-{j}")
+    r = api.get("/v1/reports/enrollment", params={"region": "500237103", "year": 2022, "as_of": "2022-03-01"},
+                headers=h(api, "auditor"))
+    body = r.json()
+    rows = {row["region"]: row for row in body["rows"]}
+    assert rows["500237103201"]["paid"] == 6 and rows["500237103201"]["below_target"] is False
+    assert rows["500237103202"]["below_target"] is True
+    assert body["targets"]["rate_base"] == "target" and "应参保人数" in body["targets"]["rate_base_source"]
+
+
+def test_only_the_notices_own_groups_are_assisted_and_on_the_unenrolled_list(api):
+    """004: 「农村贫困人口参保实现100%全覆盖」. A newborn's family-planning compliance is a fact, and a
+    三、四级残疾人 is in no group of 004: neither is 应保未保; a 巩固脱贫户 is (the register as a whole)."""
+    baby = register(api, CHUXIONG, date(2021, 2, 1), hukou_registered_on="2021-02-10")
+    certify(api, baby, "fp_compliant_birth", "2021-02-01")
+    disabled = register(api, CHUXIONG, date(1960, 1, 1))
+    certify(api, disabled, "disabled_3_4", "2020-01-01")
+    poor = register(api, CHUXIONG, date(1960, 1, 1))
+    certify(api, poor, "巩固脱贫户", "2020-01-01")
+    params = {"region": "532301", "year": 2021, "as_of": "2021-12-31"}
+    listed = api.get("/v1/reports/unenrolled-assisted", params=params, headers=h(api, "auditor")).json()
+    assert [r["id_number"] for r in listed["rows"]] == [poor[:6] + "********" + poor[-4:]]
+    report = api.get("/v1/reports/enrollment", params=params, headers=h(api, "auditor")).json()
+    assert report["total"]["assisted"] == 1 and report["total"]["assisted_enrolled"] == 0
+    assert report["targets"]["assisted_groups"] == ["poverty_registered", "poverty_consolidated"]
