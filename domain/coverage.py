@@ -49,6 +49,13 @@ class CoverageView:
         return self.status not in ("not_enrolled", "cancelled")
 
     @property
+    def subsidy_spent(self) -> bool:
+        """The subsidy was spent: the enrollment is paid, or was cancelled after its cover began
+        (a death in March keeps the year's subsidy in the funder's totals)."""
+        return self.subsidy is not None and (
+            self.status == "paid" or (self.status == "cancelled" and self.benefit_start is not None))
+
+    @property
     def outstanding_fen(self) -> int:
         return max(self.payable_fen - self.paid_fen, 0)
 
@@ -303,6 +310,17 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         view.status = "paid"
     elif view.paid_fen > 0:
         view.status = "partially_paid"
+    excess = view.paid_fen - (view.payable_fen if paid_on is not None else view.paid_fen)
+    if excess > 0 and e.cancellation is None:
+        # A subsidy granted after payment began left more paid than is now payable.
+        if policy.after_grant == "refund":
+            view.refund_fen = excess
+            if explain:
+                lines.append(f"{yuan(excess)} paid beyond the payable after the subsidy: refunded, the difference"
+                             f" ({policy.difference_source})")
+        elif explain:
+            lines.append(f"{yuan(excess)} paid beyond the payable after the subsidy: whether it is refunded is"
+                         f" undetermined ({policy.difference_source}; SPEC Decision 4)")
     c = e.cancellation
     if c is not None:
         view.status = "cancelled"
@@ -336,10 +354,16 @@ def _frozen_subsidy_lines(person: Person, e: Enrollment, policy: Policy) -> list
             rule = policy.subsidy_rule(change.category)
             amount = subsidy_amount(policy, rule, e.tier, e.cohort) if rule else None
             would = f" (it would give {yuan(amount)})" if amount is not None else ""
+            if rule is None or amount == 0:
+                continue  # the category gives nothing on this tier: there is no difference to speak of
+            if policy.after_grant == "refund":
+                continue  # the ledger decided again when it was certified: the subsidy line says what
+            frozen = policy.after_grant == "none" and e.subsidy is not None
             lines.append(
-                f"{name} certified from {change.effective_on}, after {what}{would}: no difference"
-                + (" is paid (不再进行差额资助, SPEC Decision 4)" if policy.no_difference_after_grant
-                   else " is paid once payment has begun (SPEC Decision 4)")
+                f"{name} certified from {change.effective_on}, after {what}{would}: "
+                + (f"no difference is paid ({policy.difference_source}; SPEC Decision 4)" if frozen
+                   else f"the difference is undetermined, the notice does not settle it ({policy.difference_source};"
+                        " SPEC Decision 4)")
             )
         else:
             lines.append(

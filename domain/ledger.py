@@ -463,20 +463,20 @@ class Ledger:
             uow.emit(person, ev.IdentityCertified, moment, **data)
             for year, enrollment in sorted(person.enrollments.items()):
                 policy = policy_by_id(enrollment.policy_id)
-                if (
-                    (enrollment.subsidy is not None and policy.no_difference_after_grant)
-                    or enrollment.first_payment_version is not None
-                    or enrollment.cancellation is not None
-                    or enrollment.fee_waived
-                ):
-                    continue  # decided already (不再进行差额资助), or frozen by a payment (SPEC Decision 4)
+                if enrollment.cancellation is not None or enrollment.fee_waived:
+                    continue
+                if policy.after_grant != "refund" and (
+                        enrollment.subsidy is not None or outstanding_fen(enrollment) == 0 < enrollment.paid_fen):
+                    # Decided already and frozen (不再进行差额资助), or a difference after a grant or after
+                    # full payment that the notice does not settle: the answer names it (SPEC Decision 4).
+                    continue
                 granted_on = max(enrollment.enrolled_on, effective_on)
                 held = person.categories_held(granted_on)
                 granted = enrollment.subsidy
-                if granted is not None:  # the policy pays differences: decide again, record a change only
+                if granted is not None:  # the policy pays differences: decide again, record a rise only
                     again = decide_subsidy(policy, enrollment.tier, enrollment.cohort, held)
-                    if again is not None and (again.category, again.amount_fen) == (granted.category, granted.amount_fen):
-                        continue
+                    if again is None or again.undetermined or again.amount_fen <= granted.amount_fen:
+                        continue  # no claw-back (SPEC Decision 4)
                 self._grant(uow, person, year, granted_on, held)
             return person
 

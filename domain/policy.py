@@ -234,13 +234,22 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
     notice: str
     seed: str
     highest_applies: bool
-    no_difference_after_grant: bool
     tier: list[Tier]
     collection: Collection
     band: list[Band]
     newborn: Newborn
     refund: Refund
     funders: dict[str, str]
+    # What a later identity change does to the year's subsidy (SPEC Decision 4), the region's rule:
+    # "none": a granted subsidy is frozen (002 「享受资助参保后人员身份发生变化的，不再进行差额资助」);
+    # "refund": the subsidy is granted, or raised, whenever certified in the year, and what was paid
+    # beyond the new payable is refunded (000 「确保应助尽助」, Chongqing practice 「应退还其多缴纳的财政补助额」);
+    # "unspecified": the notice is silent, and the difference is undetermined, never silently 0.
+    difference_after_grant: Literal["none", "refund", "unspecified"] | None = None
+    difference_source: str = "unspecified"
+    # The older yes/no form of the same rule, read where `difference_after_grant` is absent (policies
+    # loaded before it existed): true is "none", false "refund".
+    no_difference_after_grant: bool | None = None
     subsidy: list[Subsidy] = []
     # Where no source found states the region's subsidies: the sources searched. A person holding
     # any identity category then has an undetermined subsidy, never a silent zero.
@@ -252,6 +261,15 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
     critical_illness: CriticalIllness | None = None
 
     # -- derived views the engine uses --------------------------------------------------------
+    @property
+    def after_grant(self) -> str:
+        """The region's rule for a difference after a grant: none, refund or unspecified."""
+        if self.difference_after_grant is not None:
+            return self.difference_after_grant
+        if self.no_difference_after_grant is not None:
+            return "none" if self.no_difference_after_grant else "refund"
+        return "unspecified"
+
     @property
     def full_cost_bands(self) -> bool:
         return any(b.full_cost is not None for b in self.band)

@@ -101,14 +101,16 @@ def test_identity_ended_after_grant_is_not_clawed_back(sqlite_ledger):
     assert v.subsidy.amount_fen == 28000 and any("not clawed back" in line for line in v.explanation)
 
 
-def test_category_after_first_payment_without_subsidy_changes_nothing(sqlite_ledger):
+def test_category_after_first_payment_is_granted_and_the_excess_refunded_in_qijiang(sqlite_ledger):
+    """Qijiang pays the difference (Chongqing practice): 低保 certified after 100.00 was paid gives
+    280.00, nothing is owed and the 100.00 is refunded."""
     idn = person(sqlite_ledger)
     sqlite_ledger.enroll(CLERK, id_number=idn, year=2021, tier=1, enrolled_on=date(2020, 11, 20))
     pay(sqlite_ledger, idn, "100", at(2020, 11, 21))
     certify(sqlite_ledger, idn, "dibao", date(2020, 12, 1))
     v = sqlite_ledger.coverage(idn, 2021)
-    assert v.subsidy is None and v.outstanding_fen == 18000
-    assert any("payment began without a subsidy" in line for line in v.explanation)
+    assert (v.subsidy.amount_fen, v.outstanding_fen, v.refund_fen, v.status) == (28000, 0, 10000, "paid")
+    assert any("refunded, the difference" in line for line in v.explanation)
 
 
 def test_winner_flips_with_the_tier_through_enrollment(sqlite_ledger):
@@ -227,18 +229,19 @@ def test_as_known_at_a_past_moment(sqlite_ledger, clock):
     assert now.status == "enrolled" and any("voided" in line for line in now.explanation)
 
 
-@pytest.mark.parametrize("no_difference, expected", [(True, 14000), (False, 28000)])
-def test_no_difference_after_grant_decides_whether_a_later_category_tops_up(sqlite_ledger, monkeypatch,
-                                                                             no_difference, expected):
-    """Qijiang: 巩固脱贫户 50% (140.00) granted at enrollment; 低保 (100%, 280.00) certified before
-    anything is paid. 不再进行差额资助 (true, every notice here): 140.00 stays. A policy that pays the
-    difference (false): 280.00. Once something is paid, nothing changes either way."""
+@pytest.mark.parametrize("rule, expected", [("none", 14000), ("refund", 28000), ("unspecified", 14000)])
+def test_the_regions_difference_rule_decides_whether_a_later_category_tops_up(sqlite_ledger, monkeypatch, rule,
+                                                                               expected):
+    """Qijiang: 巩固脱贫户 50% (140.00) granted at enrollment; 低保 (100%, 280.00) certified later, for
+    one person before anything is paid, for another after a first payment. 不再进行差额资助 ("none")
+    or a notice that is silent ("unspecified"): 140.00 stays. A region that pays the difference
+    ("refund"): 280.00 for both, and the one who paid gets the 10.00 back."""
     import msgspec
 
     from domain.policy import _shipped_by_id, policy_by_id
 
     monkeypatch.setitem(_shipped_by_id(), "500110-2021",
-                        msgspec.structs.replace(policy_by_id("500110-2021"), no_difference_after_grant=no_difference))
+                        msgspec.structs.replace(policy_by_id("500110-2021"), difference_after_grant=rule))
     idn, paid_first = person(sqlite_ledger), person(sqlite_ledger)
     for who in (idn, paid_first):
         sqlite_ledger.change_identity(BUREAU, id_number=who, category="poverty_consolidated", action="certify",
@@ -249,4 +252,9 @@ def test_no_difference_after_grant_decides_whether_a_later_category_tops_up(sqli
         sqlite_ledger.change_identity(BUREAU, id_number=who, category="dibao", action="certify",
                                       effective_on=date(2020, 11, 10))
     assert sqlite_ledger.coverage(idn, 2021).subsidy.amount_fen == expected
-    assert sqlite_ledger.coverage(paid_first, 2021).subsidy.amount_fen == 14000
+    view = sqlite_ledger.coverage(paid_first, 2021)
+    assert view.subsidy.amount_fen == expected
+    assert (view.status, view.refund_fen) == (("paid", 1000) if rule == "refund" else ("partially_paid", 0))
+    if rule != "refund":
+        wording = "no difference is paid" if rule == "none" else "the difference is undetermined"
+        assert any(wording in line for line in view.explanation), view.explanation

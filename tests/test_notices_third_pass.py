@@ -176,3 +176,36 @@ def test_only_the_notices_own_groups_are_assisted_and_on_the_unenrolled_list(api
     report = api.get("/v1/reports/enrollment", params=params, headers=h(api, "auditor")).json()
     assert report["total"]["assisted"] == 1 and report["total"]["assisted_enrolled"] == 0
     assert report["targets"]["assisted_groups"] == ["poverty_registered", "poverty_consolidated"]
+
+
+# -- the difference after a grant is each region's rule (SPEC Decision 4) -----------------------
+
+
+def test_the_difference_after_a_grant_follows_each_regions_rule(api):
+    # 000 「确保应助尽助」: certified after a first payment, the subsidy is granted and the excess refunded.
+    qianjiang = register(api, "500114001001", date(1970, 5, 5))
+    enroll(api, qianjiang, 2021, "2020-10-01")
+    pay(api, qianjiang, 2021, "100.00", "2020-10-05T10:00:00+08:00", "b1-qj")
+    certify(api, qianjiang, "低保对象", "2020-10-20")
+    answer = coverage(api, qianjiang, 2021)
+    assert (answer["subsidy"]["amount"], answer["outstanding"], answer["refund"], answer["status"]) == \
+        ("280.00", "0.00", "100.00", "paid")
+    assert not any("不再进行差额资助" in line for line in answer["explanation"])
+    # 002 「享受资助参保后…不再进行差额资助」: a granted subsidy stays as it was.
+    futian = register(api, "500237103201", date(1970, 5, 5), area="500237")
+    certify(api, futian, "三、四级残疾人", "2021-01-01")  # 80.00
+    enroll(api, futian, 2022, "2021-12-22")
+    certify(api, futian, "低保对象", "2022-01-05")  # 288.00, after the grant
+    answer = coverage(api, futian, 2022)
+    assert (answer["subsidy"]["amount"], answer["individual_payable"]) == ("80.00", "240.00")
+    assert any("no difference is paid" in line and "不再进行差额资助" in line for line in answer["explanation"])
+    # 004 is silent: after full payment without a subsidy, the difference is undetermined, never 0.
+    chuxiong = register(api, CHUXIONG, date(1970, 5, 5))
+    enroll(api, chuxiong, 2021, "2020-10-01")
+    pay(api, chuxiong, 2021, "280.00", "2020-10-05T10:00:00+08:00", "b1-cx")
+    before = event_count(api.ledger)
+    certify(api, chuxiong, "城乡低保对象", "2020-10-20")
+    assert event_count(api.ledger) == before + 1  # the certification alone: no grant was decided
+    answer = coverage(api, chuxiong, 2021)
+    assert answer["subsidy"] is None and answer["refund"] == "0.00"
+    assert any("the difference is undetermined" in line for line in answer["explanation"])

@@ -18,6 +18,8 @@ from domain.coverage import enrollment_view
 from domain.dates import CHINA
 from domain.idnumber import check_character
 from domain.ledger import Actor, Ledger
+from domain.policy import policy_by_id
+from domain.rules import decide_subsidy
 from domain.regions import DATA_DIR
 
 YEAR = 2021
@@ -175,6 +177,18 @@ def _point(p: PlannedPerson) -> str:
     return f"QJ-{p.region[6:9]}"
 
 
+def _planned_payable(ledger: Ledger, p: PlannedPerson) -> int:
+    """What the person owed when the payments were planned: before a late category, whose grant a
+    region that pays the difference (Qianjiang) records after them, and a second run finds."""
+    person = ledger.current_person(p.id_number)
+    view = enrollment_view(person, YEAR)
+    e = person.enrollments[YEAR]
+    if p.late_category is None or e.subsidy is None or e.subsidy.granted_on < p.late_category[1]:
+        return view.payable_fen
+    before = decide_subsidy(policy_by_id(e.policy_id), e.tier, e.cohort, person.categories_held(e.enrolled_on))
+    return view.contribution_fen - (before.amount_fen if before is not None and not before.undetermined else 0)
+
+
 def record(ledger: Ledger, p: PlannedPerson) -> None:
     """Write one planned person through the ledger's commands (the API's command path)."""
     clerk = Actor("demo-clerk", "collector", _point(p))
@@ -188,7 +202,7 @@ def record(ledger: Ledger, p: PlannedPerson) -> None:
         return
     ledger.enroll(clerk, id_number=p.id_number, year=YEAR, tier=p.tier, cohort=p.cohort, enrolled_on=p.enroll_on)
     # Amounts follow from what is payable (stable), so a second run replays the same requests.
-    payable = enrollment_view(ledger.current_person(p.id_number), YEAR).payable_fen
+    payable = _planned_payable(ledger, p)
     paid = 0
     for n, (part, paid_at, channel) in enumerate(p.payments):
         amount = payable // 2 if part == "part" and payable > 1 else payable - paid
