@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import LedgerError
+
+log = logging.getLogger("ledger.api")
 
 PROBLEM = "application/problem+json"
 STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "rule": 422, "refused": 422}
@@ -97,6 +100,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover - last resort
+        # The person at the counter sees a plain sentence; the operator's log keeps the cause.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         detail = "the ledger failed to answer; nothing was written by this request"
         return _page(request, 500, detail) or problem(500, detail, rule="internal")
 

@@ -146,6 +146,13 @@ class Cancel(Strict):
     effective_on: Day
 
 
+class Departure(Strict):
+    reason: Literal["death", "moved", "employee_insurance"] = Field(
+        description="死亡 (death), 迁出 (moved away), 参加职工医保 (joined the employee scheme)")
+    left_on: Day = Field(description="the day of death or of leaving: cover ends after it")
+    source: StrictStr = Field(description="what says so: 户籍注销 record, death certificate, transfer notice")
+
+
 class VoidPayment(Strict):
     reason: StrictStr = Field(description="why the payment is corrected (posted in error)")
 
@@ -302,3 +309,11 @@ class ImportReport(BaseModel):
     rows: list[ImportRow]
     counts: dict[str, int]
     totals: ImportTotals
+
+
+class DepartureOut(BaseModel):
+    id_number: str
+    reason: str
+    left_on: str
+    source: str
+    enrollments_ended: list[EnrollmentOut] = Field(description="each enrollment ended with it, refund decided")

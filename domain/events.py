@@ -171,6 +171,16 @@ class EnrollmentCancelled(Event, frozen=True, kw_only=True):
     refund_rule: str
 
 
+class PersonLeft(Event, frozen=True, kw_only=True):
+    """The person left the roll of this 统筹区 on `left_on`: died (死亡, 户籍注销), moved away (迁出),
+    or joined the employee scheme (参加职工医保), with the source that says so. Cover ends after that
+    day; from then on the person is no longer to be enrolled (not 应保未保)."""
+
+    reason: str
+    left_on: date
+    source: str
+
+
 # -- claims: streams of one event whose existence makes a retry impossible to post twice -------
 
 

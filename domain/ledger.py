@@ -43,6 +43,7 @@ from domain.text import clean_text, optional_text
 COHORTS = ("resident", "student", "newborn", "graduate", "veteran")
 CHANNELS = ("wechat", "alipay", "pos", "bank", "tax_hall", "cash", "app")
 CANCEL_REASONS = ("death", "duplicate", "employee_insurance", "moved")
+DEPARTURES = ("death", "moved", "employee_insurance")  # 死亡, 迁出, 参加职工医保: the person leaves the roll
 SCHEMES = ("employee", "resident")  # 职工医保, 城乡居民医保
 _DIVISION = re.compile(r"[0-9]{6}(?:[0-9]{3})?(?:[0-9]{3})?")
 MAX_ATTEMPTS = 30
@@ -543,6 +544,10 @@ class Ledger:
                 raise RefusedByRule(
                     f"born on {person.birth_date}: not a newborn for coverage year {year}{only}", "cohort", "newborn_age"
                 )
+            if person.left is not None and person.left.left_on < coverage_bounds(policy, cohort)[1]:
+                left = person.left
+                raise Conflict(f"the person left the roll ({left.reason}) on {left.left_on} ({left.source}):"
+                               f" not to be enrolled for {year}", "id_number", "left_the_roll")
             existing = person.enrollments.get(year)
             if existing is not None:
                 if existing.cancellation is not None:
@@ -856,21 +861,58 @@ class Ledger:
             not_before(effective_on, date(year - 1, 1, 1), "effective_on", f"1 January of the year before {year}")
             not_after(effective_on, coverage_bounds(policy, enrollment.cohort)[1], "effective_on",
                       f"the end of the {year} coverage")
-            view = enrollment_view(person, year)
-            refund, why = refund_on_cancel(
-                policy,
-                paid_fen=view.paid_fen,
-                benefit_start=view.benefit_start,
-                effective_on=effective_on,
-            )
-            held = person.elsewhere_during(date(year, 1, 1), date(year, 12, 31))
-            if held and reason in ("duplicate", "employee_insurance", "moved"):
-                why = f"{why}; ground: insured elsewhere, {describe_elsewhere(held[0])}"
-            uow.emit(
-                person, ev.EnrollmentCancelled, at_china_midnight(effective_on), year=year, reason=reason,
-                effective_on=effective_on, refund_fen=refund, refund_rule=why,
-            )
+            self._end_enrollment(uow, person, year, reason, effective_on)
             return person
+
+        return self._run(actor, decide)
+
+    def _end_enrollment(self, uow: UnitOfWork, person: Person, year: int, reason: str, effective_on: date) -> None:
+        """The cancellation with the refund the policy decides for it."""
+        policy = policy_by_id(person.enrollments[year].policy_id)
+        view = enrollment_view(person, year)
+        refund, why = refund_on_cancel(policy, paid_fen=view.paid_fen, benefit_start=view.benefit_start,
+                                       effective_on=effective_on)
+        held = person.elsewhere_during(date(year, 1, 1), date(year, 12, 31))
+        if held and reason in ("duplicate", "employee_insurance", "moved"):
+            why = f"{why}; ground: insured elsewhere, {describe_elsewhere(held[0])}"
+        uow.emit(person, ev.EnrollmentCancelled, at_china_midnight(effective_on), year=year, reason=reason,
+                 effective_on=effective_on, refund_fen=refund, refund_rule=why)
+
+    def record_departure(
+        self, actor: Actor, *, id_number: str, reason: str, left_on: date, source: str,
+        document_type: str = "resident_id",
+    ) -> tuple[Person, list[int], bool]:
+        """The person died, moved away or joined the employee scheme on `left_on`: a fact of the
+        person, with every enrollment whose cover runs past that day ended with it (refunded as the
+        policy allows), in one transaction. Returns the person, the years ended and whether it was
+        recorded now (False: the same fact again, as a retry sends it)."""
+        if reason not in DEPARTURES:
+            raise InvalidInput(f"must be one of {', '.join(DEPARTURES)}", "reason", "departure_reason")
+        source = clean_text(source, "source")
+        not_after(left_on, china_date(self.clock()), "left_on", "today")
+
+        def decide(uow: UnitOfWork) -> tuple[Person, list[int], bool]:
+            person = self._registered(uow, id_number, document_type)
+            not_before(left_on, person.birth_date, "left_on", "the person's birth")
+            if person.left is not None:
+                left = person.left
+                if (left.reason, left.left_on) == (reason, left_on):
+                    ended = [y for y, e in sorted(person.enrollments.items()) if e.cancellation is not None
+                             and e.cancellation.reason == reason
+                             and e.cancellation.effective_on == max(left_on, date(y - 1, 1, 1))]
+                    return person, ended, False
+                raise Conflict(f"already recorded as left the roll ({left.reason}) on {left.left_on}",
+                               "reason", "already_left")
+            ending = []
+            for year, enrollment in sorted(person.enrollments.items()):
+                policy = policy_by_id(enrollment.policy_id)
+                if enrollment.cancellation is None and coverage_bounds(policy, enrollment.cohort)[1] > left_on:
+                    ending.append(year)
+            uow.emit(person, ev.PersonLeft, at_china_midnight(left_on), reason=reason, left_on=left_on, source=source)
+            for year in ending:
+                # Cover ends after the day of leaving; a later year's enrollment ends before it began.
+                self._end_enrollment(uow, person, year, reason, max(left_on, date(year - 1, 1, 1)))
+            return person, ending, True
 
         return self._run(actor, decide)
 

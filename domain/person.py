@@ -84,6 +84,7 @@ class Person:
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     elsewhere: list[ev.CoverageElsewhereRecorded] = field(default_factory=list)
     claims: dict[int, ev.ClaimsYearRecorded] = field(default_factory=dict)
+    left: ev.PersonLeft | None = None  # died, moved away or joined the employee scheme (as of the fold)
     # The moment the fold was cut at ("as known at"), None for everything known: the policy
     # version a question uses is the one known then.
     known_at: datetime | None = None
@@ -195,6 +196,10 @@ def _claims(p: Person, e: ev.ClaimsYearRecorded) -> None:
     p.claims[e.year] = e  # the claims system's latest word on the year
 
 
+def _left(p: Person, e: ev.PersonLeft) -> None:
+    p.left = e
+
+
 _HANDLERS = {
     ev.PersonRegistered: _registered,
     ev.RegistrationCorrected: _corrected,
@@ -208,6 +213,7 @@ _HANDLERS = {
     ev.EnrollmentCancelled: _cancelled,
     ev.CoverageElsewhereRecorded: _elsewhere,
     ev.ClaimsYearRecorded: _claims,
+    ev.PersonLeft: _left,
 }
 
 

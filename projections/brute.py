@@ -32,7 +32,7 @@ class PeopleSource:
             enrolled = view.enrolled
             paid = view.status == "paid"
             # Insured elsewhere over the rest of the year and not paid here: not 应保 (SPEC Decision 15).
-            assisted = is_assisted(person.region, year, person.categories_held(on)) and (
+            assisted = person.left is None and is_assisted(person.region, year, person.categories_held(on)) and (
                 paid or not person.elsewhere_during(*rest_of_year(on, year)))
             figures = {"enrolled": int(enrolled), "paid": int(paid), "covered": int(view.covered_on(on)),
                        "undetermined": int(view.is_undetermined), "assisted": int(assisted),
@@ -46,7 +46,7 @@ class PeopleSource:
         names: dict[str, str] = {}
         for person in self._in(region):
             view = enrollment_view(person, year, on)
-            if view.subsidy is None or view.status != "paid":
+            if not view.subsidy_spent:
                 continue
             # Funder codes repeat across regions with different departments: name them from the policy.
             names[view.subsidy.funder] = policy_by_id(view.policy).funders.get(view.subsidy.funder, view.subsidy.funder)
@@ -73,7 +73,7 @@ class PeopleSource:
         for person in self._in(region):
             held = person.categories_held(on)
             view = enrollment_view(person, year, on)
-            if (is_assisted(person.region, year, held) and view.status != "paid"
+            if (person.left is None and is_assisted(person.region, year, held) and view.status != "paid"
                     and not person.elsewhere_during(*rest_of_year(on, year))):
                 found.append((person.region, mask(person.id_number), person.name, " ".join(sorted(held)),
                               "enrolled_unpaid" if view.enrolled else "not_enrolled"))

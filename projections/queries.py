@@ -133,11 +133,12 @@ class ViewSource:
         return [(village, person) for person, village in held.items() if person not in paid]
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
-        rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, paid",
+        rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, paid, enrolled",
                                       (year,), region, on)
         # A subsidy is spent when the enrollment is paid (SPEC Decision 14); a full subsidy pays it.
+        # A row no longer enrolled carries one only where its cover had begun (CoverageView.subsidy_spent).
         sql = (f"SELECT funder, funder_name, category, count(*), sum(subsidy_fen) FROM ({rows}) AS believed"
-               " WHERE paid = 1 AND category <> '' GROUP BY funder, funder_name, category")
+               " WHERE (paid = 1 OR enrolled = 0) AND category <> '' GROUP BY funder, funder_name, category")
         groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         names: dict[str, str] = {}
         for funder, name, category, n, fen in self.views.query(sql, params):

@@ -36,7 +36,7 @@ from projections.intervals import OPEN, OPEN_DAY, ROOT, fork, micros
 PERSON_EVENTS = (
     ev.PersonRegistered, ev.RegistrationCorrected, ev.IdentityCertified, ev.IdentityEnded, ev.Enrolled,
     ev.TierChanged, ev.SubsidyGranted, ev.PaymentRecorded, ev.PaymentVoided, ev.EnrollmentCancelled,
-    ev.CoverageElsewhereRecorded, ev.ClaimsYearRecorded,
+    ev.CoverageElsewhereRecorded, ev.ClaimsYearRecorded, ev.PersonLeft,
 )
 
 ASSISTED = 0  # the "year" of a person-level row: an assisted person's categories, enrolled or not
@@ -110,7 +110,8 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
     """The facts of a folded person: a row's worth for each year, the assisted row, each payment."""
     if person.registration is None:
         return []
-    held = " ".join(sorted(person.categories_held(date.max))) if person.categories else ""
+    # One who died or left the roll is no longer to be enrolled: assisted in no report from then on.
+    held = " ".join(sorted(person.categories_held(date.max))) if person.categories and person.left is None else ""
     years: list[YearFacts] = []
     payments: list[PaymentFacts] = []
     if held:
@@ -121,7 +122,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
         live = view.enrolled
-        s = view.subsidy if live else None
+        s = view.subsidy if live or view.subsidy_spent else None  # an ended cover keeps what it spent
         years.append(_year((
             year, person.region, int(live), int(view.status == "paid"),
             view.benefit_start.toordinal() if view.benefit_start else 0,

@@ -209,3 +209,66 @@ def test_the_difference_after_a_grant_follows_each_regions_rule(api):
     answer = coverage(api, chuxiong, 2021)
     assert answer["subsidy"] is None and answer["refund"] == "0.00"
     assert any("the difference is undetermined" in line for line in answer["explanation"])
+
+
+# -- a death after cover began (死亡): the subsidy stays spent, the person leaves 应保 ----------------
+
+
+def test_a_death_keeps_the_subsidy_spent_and_takes_the_person_off_the_roll(api):
+    """500110: a 低保 person whose 280.00 was granted and whose cover began dies on 2021-03-10. The
+    280.00 was spent (the 医疗救助 budget paid it), and a dead person is not to be enrolled."""
+    idn = register(api, "500110001001", date(1950, 2, 2))
+    certify(api, idn, "低保对象", "2020-01-01")
+    view = enroll(api, idn, 2021, "2020-11-05")
+    assert view["subsidy"]["amount"] == "280.00" and view["status"] == "paid", view
+    bureau = {"Authorization": f"Bearer {api.tokens['bureau']}"}
+    before = event_count(api.ledger)
+    for bad, field in (({"reason": "vanished", "left_on": "2021-03-10", "source": "x"}, "reason"),
+                       ({"reason": "death", "left_on": "1949-01-01", "source": "死亡证明"}, "left_on"),
+                       ({"reason": "death", "left_on": "2021-03-10", "source": " "}, "source")):
+        r = api.post(f"/v1/persons/{idn}/departure", json=bad, headers=bureau)
+        assert r.status_code in (400, 422) and field in r.text, r.text
+    collector = {"Authorization": f"Bearer {api.tokens['collector']}"}
+    r = api.post(f"/v1/persons/{idn}/departure", json={"reason": "death", "left_on": "2021-03-10",
+                                                        "source": "户籍注销"}, headers=collector)
+    assert r.status_code == 403
+    assert event_count(api.ledger) == before  # nothing written by any refusal
+    r = api.post(f"/v1/persons/{idn}/departure",
+                 json={"reason": "death", "left_on": "2021-03-10", "source": "户籍注销 2021-03-12"}, headers=bureau)
+    assert r.status_code == 201, r.text
+    ended = r.json()["enrollments_ended"]
+    assert [(e["year"], e["refund"]) for e in ended] == [(2021, "0.00")]
+    written = event_count(api.ledger)
+    retry = api.post(f"/v1/persons/{idn}/departure",
+                     json={"reason": "death", "left_on": "2021-03-10", "source": "户籍注销 2021-03-12"}, headers=bureau)
+    assert retry.status_code == 200 and retry.json() == r.json()
+    assert event_count(api.ledger) == written  # a retry posts nothing twice
+    again = api.post(f"/v1/persons/{idn}/departure",
+                     json={"reason": "moved", "left_on": "2021-04-10", "source": "迁出"}, headers=bureau)
+    assert again.status_code == 409 and "already" in again.text
+    auditor = h(api, "auditor")
+    for as_of in ("2021-03-01", "2021-12-31"):
+        params = {"region": "500110", "year": 2021, "as_of": as_of}
+        subsidies = api.get("/v1/reports/subsidies", params=params, headers=auditor).json()
+        assert "total" in subsidies, subsidies
+        assert (subsidies["total"]["persons"], subsidies["total"]["amount"]) == (1, "280.00"), (as_of, subsidies)
+    params = {"region": "500110", "year": 2021, "as_of": "2021-12-31"}
+    report = api.get("/v1/reports/enrollment", params=params, headers=auditor).json()
+    assert report["total"]["assisted"] == 0, report["total"]
+    listed = api.get("/v1/reports/unenrolled-assisted", params=params, headers=auditor).json()
+    assert listed["rows"] == []
+    # Before the death the person was assisted and enrolled.
+    early = api.get("/v1/reports/enrollment", params={**params, "as_of": "2021-03-01"}, headers=auditor).json()
+    assert (early["total"]["assisted"], early["total"]["assisted_enrolled"]) == (1, 1), early["total"]
+    # One who died before enrolling is not enrolled, and is 应保 in no report.
+    gone = register(api, "500110001001", date(1950, 3, 3))
+    certify(api, gone, "低保对象", "2020-01-01")
+    r = api.post(f"/v1/persons/{gone}/departure",
+                 json={"reason": "death", "left_on": "2020-10-01", "source": "死亡证明"}, headers=bureau)
+    assert r.status_code == 201 and r.json()["enrollments_ended"] == [], r.text
+    before = event_count(api.ledger)
+    r = api.post("/v1/enrollments", json={"id_number": gone, "year": 2021, "tier": 1, "enrolled_on": "2020-11-05"},
+                 headers=h(api))
+    assert r.status_code == 409 and "left the roll" in r.text, r.text
+    assert event_count(api.ledger) == before
+    assert api.get("/v1/reports/unenrolled-assisted", params=params, headers=auditor).json()["rows"] == []

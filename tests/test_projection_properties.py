@@ -2,8 +2,8 @@
 
 A history is a few persons in two townships of Qianjiang and one of Chaqi going through random commands:
 enrollments (2021, either tier, any day), payments whole or partial on any day (window, late,
-later), identity categories certified and ended, cancellations, voided payments and registration
-corrections (name, village), cover held elsewhere, with the recording clock moving between them.
+later), identity categories certified and ended, cancellations, deaths and departures from the roll,
+voided payments and registration corrections (name, village), cover held elsewhere, with the recording clock moving between them.
 Chaqi's notice gives no rule for a late payment, so its late payers are undetermined; partial and
 missing payments leave persons enrolled and unpaid; the test checks that the histories reach both. Then, for random
 pairs (as of D, as known at T), every report read from the projection must equal the same report
@@ -52,6 +52,7 @@ command = st.one_of(
     st.tuples(st.just("certify"), st.integers(0, 3), st.sampled_from(CATEGORIES), DAYS),
     st.tuples(st.just("end"), st.integers(0, 3), st.sampled_from(CATEGORIES), DAYS),
     st.tuples(st.just("cancel"), st.integers(0, 3), st.sampled_from(["death", "moved"]), DAYS),
+    st.tuples(st.just("leave"), st.integers(0, 3), st.sampled_from(["death", "moved", "employee_insurance"]), DAYS),
     st.tuples(st.just("void"), st.integers(0, 3), st.integers(0, 5)),
     st.tuples(st.just("correct"), st.integers(0, 3), st.sampled_from(VILLAGES), st.sampled_from(["王芳", "李强"])),
     st.tuples(st.just("elsewhere"), st.integers(0, 3), st.sampled_from(["employee", "resident"]), DAYS,
@@ -112,6 +113,9 @@ def record(ledger: Ledger, clock: Clock, persons: list[tuple], commands: list) -
             elif kind == "cancel":
                 reason, day = rest
                 ledger.cancel(BUREAU, id_number=number, year=2021, reason=reason, effective_on=day)
+            elif kind == "leave":
+                reason, day = rest
+                ledger.record_departure(BUREAU, id_number=number, reason=reason, left_on=day, source="户籍注销")
             elif kind == "void" and payments[number]:
                 ledger.void_payment(BUREAU, id_number=number, payment_id=payments[number][rest[0] % len(payments[number])],
                                     reason="posted twice")

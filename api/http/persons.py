@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api import problems
 from api.http.deps import BUREAU, READERS, WRITERS, TheLedger, Who, allow, person_readable
 from api.schemas import (
-    CategoriesOut, ClaimsYear, ClaimsYearOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, HistoryOut,
-    IdentityChange, Moment,
+    CategoriesOut, ClaimsYear, ClaimsYearOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, Departure,
+    DepartureOut, HistoryOut, IdentityChange, Moment,
     PersonOut, RegisterPerson,
 )
 from api.services.log import proven_events
@@ -66,6 +66,24 @@ def coverage_elsewhere(id_number: str, body: CoverageElsewhere, who: Who, ledger
     return {"id_number": person.id_number, "coverage_elsewhere": [
         {"scheme": c.scheme, "region": c.region, "from_": c.from_on, "to": c.to_on, "source": c.source,
          "evidence": c.evidence, "recorded_at": c.recorded_at.isoformat()} for c in person.elsewhere]}
+
+
+@router.post("/v1/persons/{id_number}/departure", status_code=201, response_model=DepartureOut, tags=["writes"],
+             responses={200: {"model": DepartureOut, "description": "the same fact again, unchanged"},
+                        **{s: responses[s] for s in (403, 404, 409, 413)}})
+def departure(id_number: str, body: Departure, who: Who, ledger: TheLedger, response: Response,
+              document_type: str = "resident_id") -> dict[str, Any]:
+    """Record that the person died, moved away or joined the employee scheme (bureau). Cover ends
+    after that day; every enrollment running past it ends with it, refunded as the policy allows;
+    subsidies spent stay in the funders' totals; the person is not 应保未保 from then on."""
+    allow(who, BUREAU, "record a death or departure")
+    person, years, created = ledger.record_departure(who.actor, id_number=id_number, document_type=document_type,
+                                                     **body.model_dump())
+    response.status_code = 201 if created else 200
+    left = person.left
+    assert left is not None
+    return {"id_number": person.id_number, "reason": left.reason, "left_on": left.left_on.isoformat(),
+            "source": left.source, "enrollments_ended": [ledger.coverage_of(person, y).to_api() for y in years]}
 
 
 @router.post("/v1/persons/{id_number}/claims-years", status_code=201, response_model=ClaimsYearOut, tags=["writes"],
