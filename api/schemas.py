@@ -62,6 +62,21 @@ class PersonOut(BaseModel):
     region: str
 
 
+class Correction(Strict):
+    reason: StrictStr = Field(description="why the registration is corrected, for the auditor")
+    name: StrictStr | None = None
+    region: StrictStr | None = Field(None, description="12-digit village code")
+    hukou_registered_on: Day | None = Field(None, description="household registration (落户) date")
+    mother_id_number: StrictStr | None = None
+    father_id_number: StrictStr | None = None
+
+
+
+class IdentityRetraction(Strict):
+    category: StrictStr = Field(description="category code or Chinese name (SPEC.md): its latest certification is retracted")
+    reason: StrictStr = Field(description="why the certification was recorded in error, for the auditor")
+
+
 class IdentityChange(Strict):
     category: StrictStr = Field(description="category code or Chinese name (SPEC.md)")
     action: Literal["certify", "end"]
@@ -151,6 +166,12 @@ class Departure(Strict):
         description="死亡 (death), 迁出 (moved away), 参加职工医保 (joined the employee scheme)")
     left_on: Day = Field(description="the day of death or of leaving: cover ends after it")
     source: StrictStr = Field(description="what says so: 户籍注销 record, death certificate, transfer notice")
+
+
+class MovePayment(Strict):
+    reason: StrictStr = Field(description="why the payment is moved (posted to the wrong person or year)")
+    to_id_number: StrictStr | None = Field(None, description="the person it belongs to (default: the same)")
+    to_year: int | None = Field(None, description="the coverage year it belongs to (default: the same)")
 
 
 class VoidPayment(Strict):
@@ -317,3 +338,17 @@ class DepartureOut(BaseModel):
     left_on: str
     source: str
     enrollments_ended: list[EnrollmentOut] = Field(description="each enrollment ended with it, refund decided")
+
+
+class CorrectionOut(PersonOut):
+    hukou_registered_on: date | None
+    mother_id_number: str | None = Field(description="masked")
+    father_id_number: str | None = Field(description="masked")
+    enrollments: list[EnrollmentOut] = Field(description="each enrollment as it now stands")
+
+
+class MovedPaymentOut(BaseModel):
+    payment_id: str = Field(description="the payment as recorded where it belongs")
+    moved_from: str
+    enrollment: EnrollmentOut = Field(description="the enrollment it now pays")
+    left_behind: EnrollmentOut = Field(description="the enrollment it was posted to in error")

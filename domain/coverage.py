@@ -38,6 +38,10 @@ class CoverageView:
     benefit_end: date | None = None
     undetermined: str | None = None
     covered_through: str | None = None  # not enrolled, covered through another's enrollment (the mother's)
+    # Enrolled late in its own right, a baby was covered through its mother before that (first, last
+    # day); from its own enrollment to its own cover, no sentence says (undetermined days).
+    through_mother: tuple[date, date] | None = None
+    unsettled_days: tuple[date, date] | None = None
     refund_fen: int = 0
     waiting: Waiting | None = None
     critical_illness: Limit | None = None
@@ -61,7 +65,13 @@ class CoverageView:
 
     def covered_on(self, day: date) -> bool:
         """Inside the benefit period on `day` (False where the period is undetermined: see coverage_status)."""
+        if self.through_mother is not None and self.through_mother[0] <= day <= self.through_mother[1]:
+            return True
         return bool(self.benefit_start and self.benefit_end and self.benefit_start <= day <= self.benefit_end)
+
+    def _unsettled(self, day: date | None) -> bool:
+        return day is not None and self.unsettled_days is not None and \
+            self.unsettled_days[0] <= day <= self.unsettled_days[1]
 
     @property
     def is_undetermined(self) -> bool:
@@ -71,7 +81,7 @@ class CoverageView:
     def coverage_status(self, day: date | None = None) -> str:
         """covered | not_covered | undetermined (SPEC Decision 12): on `day` when given, else for the
         year (whether the enrollment has a benefit period at all). Undetermined is never "not covered"."""
-        if self.is_undetermined:
+        if self.is_undetermined or self._unsettled(day):
             return "undetermined"
         if day is not None:
             return "covered" if self.covered_on(day) else "not_covered"
@@ -79,7 +89,7 @@ class CoverageView:
 
     def covered_answer(self, day: date) -> bool | None:
         """The API's `covered_on`: true, false, or null when undetermined."""
-        return None if self.is_undetermined else self.covered_on(day)
+        return None if self.is_undetermined or self._unsettled(day) else self.covered_on(day)
 
     def answer(self, on: date | None) -> dict[str, Any]:
         """The coverage read's answer (API and CLI): asked about a date `on`, the status and
@@ -174,8 +184,9 @@ def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tupl
     and (when `explain`) how."""
     if payable_fen == 0:
         if e.fee_waived:
-            return e.enrolled_on, (
-                f"nothing payable ({e.fee_waived}): fully paid on enrollment, {e.enrolled_on}" if explain else "")
+            on = e.fee_waived_on or e.enrolled_on
+            return on, (f"nothing payable ({e.fee_waived}): fully paid on {on}, when its last condition was met"
+                        if explain else "")
         assert e.subsidy is not None
         return e.subsidy.granted_on, (
             f"subsidised in full: fully paid on the day the subsidy was granted, {e.subsidy.granted_on}"
@@ -312,14 +323,15 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         view.status = "partially_paid"
     excess = view.paid_fen - (view.payable_fen if paid_on is not None else view.paid_fen)
     if excess > 0 and e.cancellation is None:
-        # A subsidy granted after payment began left more paid than is now payable.
+        # A subsidy granted, or a newborn's fee waived, after payment began left more paid than is now payable.
+        after = "the fee waiver" if e.fee_waived else "the subsidy"
         if policy.after_grant == "refund":
             view.refund_fen = excess
             if explain:
-                lines.append(f"{yuan(excess)} paid beyond the payable after the subsidy: refunded, the difference"
+                lines.append(f"{yuan(excess)} paid beyond the payable after {after}: refunded, the difference"
                              f" ({policy.difference_source})")
         elif explain:
-            lines.append(f"{yuan(excess)} paid beyond the payable after the subsidy: whether it is refunded is"
+            lines.append(f"{yuan(excess)} paid beyond the payable after {after}: whether it is refunded is"
                          f" undetermined ({policy.difference_source}; SPEC Decision 4)")
     c = e.cancellation
     if c is not None:

@@ -55,6 +55,8 @@ class RegistrationCorrected(Event, frozen=True, kw_only=True):
     name: str | None = None
     region: str | None = None
     hukou_registered_on: date | None = None
+    mother_id_number: str | None = None
+    father_id_number: str | None = None
 
 
 class IdentityCertified(Event, frozen=True, kw_only=True):
@@ -64,6 +66,16 @@ class IdentityCertified(Event, frozen=True, kw_only=True):
     effective_on: date
     department: str | None = None
     reference: str | None = None
+
+
+class IdentityRetracted(Event, frozen=True, kw_only=True):
+    """A certification recorded in error (录入错误): the category was never held. It names the
+    certification it corrects; what was decided on it is decided again."""
+
+    world_event: ClassVar[bool] = False
+    corrects: int
+    category: str
+    reason: str
 
 
 class IdentityEnded(Event, frozen=True, kw_only=True):
@@ -85,6 +97,25 @@ class Enrolled(Event, frozen=True, kw_only=True):
     policy_id: str
     fee_waived: str | None = None  # why nothing is payable (004's newborns of enrolled parents)
     fee_waiver_undetermined: str | None = None  # a waiver may apply, but a condition is not known
+
+
+class FeeWaiverDecided(Event, frozen=True, kw_only=True):
+    """A newborn's fee waiver decided again, when a fact it rests on became known after enrollment
+    (the birth certified as complying, a parent paid, a parent named by a correction). Effective on
+    the day its last condition was met, which is the day the year is fully paid."""
+
+    year: int
+    fee_waived: str | None = None
+    fee_waiver_undetermined: str | None = None
+
+
+class ChildRecorded(Event, frozen=True, kw_only=True):
+    """On a parent's stream: a newborn whose fee waiver rests on this parent's enrollment for `year`,
+    so that the parent's payment decides it again."""
+
+    world_event: ClassVar[bool] = False
+    child_id: UUID
+    year: int
 
 
 class TierChanged(Event, frozen=True, kw_only=True):
@@ -126,6 +157,8 @@ class PaymentRecorded(Event, frozen=True, kw_only=True):
     # 修复: a payment for a missed year (断保年度) made with this year's enrollment; it shortens the
     # waiting period and is not part of this year's contribution.
     repair_year: int | None = None
+    # Moved here from the person and year it was posted to in error (with the reason).
+    moved_from: str | None = None
 
 
 class PaymentVoided(Event, frozen=True, kw_only=True):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -138,7 +138,8 @@ class UnitOfWork:
                     role=self.actor.role, collection_point=self.actor.collection_point)
 
     def emit(self, person: Person, cls: type[ev.Event], effective_at: datetime, **data: Any) -> ev.Event:
-        e = cls(originator_id=person.id, originator_version=person.version + 1, **self._stamp(effective_at), **data)
+        # `data` may restate where the event happened (a moved payment keeps its collection point).
+        e = cls(originator_id=person.id, originator_version=person.version + 1, **{**self._stamp(effective_at), **data})
         person.apply(e)
         self.pending.append(e)
         return e
@@ -402,8 +403,19 @@ class Ledger:
         name: str | None = None,
         region: str | None = None,
         hukou_registered_on: date | None = None,
+        mother_id_number: str | None = None,
+        father_id_number: str | None = None,
     ) -> Person:
+        """更正: a mistake in a registration corrected by a new event that names what it corrects.
+        A newborn's parents named or 落户 date supplied decide its fee waiver again."""
         reason = clean_text(reason, "reason")
+        if mother_id_number is not None:
+            mother_id_number = parse_resident_id(mother_id_number, "mother_id_number").number
+        if father_id_number is not None:
+            father_id_number = parse_resident_id(father_id_number, "father_id_number").number
+        if all(v is None for v in (name, region, hukou_registered_on, mother_id_number, father_id_number)):
+            raise InvalidInput("name what is corrected: name, region, hukou_registered_on, mother_id_number or"
+                               " father_id_number", "reason", "correction_empty")
         if region is not None:
             region = validate_village_code(region)
             if not actor.may_touch(region):
@@ -414,6 +426,12 @@ class Ledger:
         def decide(uow: UnitOfWork) -> Person:
             person = self._registered(uow, id_number, document_type)
             assert person.registration is not None
+            if hukou_registered_on is not None:
+                not_before(hukou_registered_on, person.birth_date, "hukou_registered_on", "the person's birth")
+                not_after(hukou_registered_on, china_date(self.clock()), "hukou_registered_on", "today")
+            if person.id_number in (mother_id_number, father_id_number):
+                raise InvalidInput("is the person's own identity number", "mother_id_number" if
+                                   person.id_number == mother_id_number else "father_id_number", "parent_is_self")
             uow.emit(
                 person,
                 ev.RegistrationCorrected,
@@ -423,7 +441,13 @@ class Ledger:
                 name=name,
                 region=region,
                 hukou_registered_on=hukou_registered_on,
+                mother_id_number=mother_id_number,
+                father_id_number=father_id_number,
             )
+            if mother_id_number or father_id_number:
+                for year in person.enrollments:
+                    self._record_child(uow, person, year)
+            self._decide_waivers_again(uow, person)
             return person
 
         return self._run(actor, decide)
@@ -479,6 +503,34 @@ class Ledger:
                     if again is None or again.undetermined or again.amount_fen <= granted.amount_fen:
                         continue  # no claw-back (SPEC Decision 4)
                 self._grant(uow, person, year, granted_on, held)
+            if code == "fp_compliant_birth":
+                self._decide_waivers_again(uow, person)
+            return person
+
+        return self._run(actor, decide)
+
+    def retract_identity(
+        self, actor: Actor, *, id_number: str, category: str, reason: str, document_type: str = "resident_id",
+    ) -> Person:
+        """A certification recorded in error: the latest one of the category is retracted, and the
+        subsidy or fee waiver decided on it is decided again from what the person truly held. An
+        error is not a change of identity: SPEC Decision 4's freeze does not keep what it gave."""
+        code = resolve_category(category)
+        reason = clean_text(reason, "reason")
+
+        def decide(uow: UnitOfWork) -> Person:
+            person = self._registered(uow, id_number, document_type)
+            spans = [s for s in person.categories if s.category == code]
+            if not spans:
+                raise Conflict(f"no certification of {code} is recorded for this person", "category", "category_held")
+            uow.emit(person, ev.IdentityRetracted, self.clock(), corrects=spans[-1].version, category=code,
+                     reason=reason)
+            for year, e in sorted(person.enrollments.items()):
+                if e.cancellation is None and e.subsidy is not None and e.subsidy.category == code:
+                    on = e.subsidy.granted_on
+                    self._grant(uow, person, year, on, person.categories_held(on))
+            if code == "fp_compliant_birth":
+                self._decide_waivers_again(uow, person, in_error=True)
             return person
 
         return self._run(actor, decide)
@@ -571,7 +623,10 @@ class Ledger:
                 self._grant(uow, person, year, decided_on, person.categories_held(decided_on))
                 return person, "tier_changed"
             self._not_insured_elsewhere(person, policy, year, day)
-            waived, waiver_unknown = self._fee_waiver(uow, person, policy, year, cohort, day)
+            waived, waiver_unknown, met_on = self._fee_waiver(uow, person, policy, year, cohort)
+            waived_later = bool(waived) and met_on > day  # its last condition came after the day of enrollment
+            if waived_later:
+                waived = None
             uow.emit(
                 person,
                 ev.Enrolled,
@@ -584,8 +639,11 @@ class Ledger:
                 fee_waived=waived,
                 fee_waiver_undetermined=waiver_unknown,
             )
+            if waived_later:
+                self._decide_waivers_again(uow, person)
             if not waived:
                 self._grant(uow, person, year, day, person.categories_held(day))
+            self._record_child(uow, person, year)
             return person, "created"
 
         return self._run(actor, decide)
@@ -668,33 +726,77 @@ class Ledger:
 
         return self._run(actor, decide)
 
-    def _fee_waiver(self, uow: UnitOfWork, person: Person, policy: Any, year: int, cohort: str,
-                    day: date) -> tuple[str | None, str | None]:
+    def _fee_waiver(self, uow: UnitOfWork, person: Person, policy: Any, year: int,
+                    cohort: str) -> tuple[str | None, str | None, date]:
         """004 一（三）「父母双方均已参加城乡居民医疗保险并符合计划生育政策规定的新生儿，出生当年不用缴费」:
-        (why it is waived, why it may be and nobody knows yet). Both parents enrolled *and paid*
-        (参加 means 参保缴费), and the birth certified as complying (fp_compliant_birth). A parent not
-        enrolled: no waiver. A parent enrolled but not yet fully paid, or compliance not certified:
+        (why it is waived, why it may be and nobody knows yet, the day its last condition was met).
+        Both parents enrolled *and paid* (参加 means 参保缴费), and the birth certified as complying
+        (fp_compliant_birth). A parent not enrolled: no waiver. A parent not named on the
+        registration, not on record, or enrolled but not yet fully paid, or compliance not certified:
         undetermined, named, never silently owed or silently waived."""
+        never = (None, None, date.min)
         if cohort != "newborn" or not policy.newborn.fee_waived_when_both_parents_enrolled:
-            return None, None
-        reg = person.registration
-        assert reg is not None
-        if person.birth_date.year != year or not (reg.mother_id_number and reg.father_id_number):
-            return None, None
+            return never
+        if person.birth_date.year != year:
+            return never
         unknown = []
-        for role, parent in (("the mother", reg.mother_id_number), ("the father", reg.father_id_number)):
+        met_on = date.min
+        for role, parent in (("the mother", person.mother_id_number), ("the father", person.father_id_number)):
+            if parent is None:
+                unknown.append(f"{role} is not named on the newborn's registration, so whether {role[4:]} is enrolled"
+                               " is unknown (a correction can name the parent)")
+                continue
             parent_person = uow.person(person_id("resident_id", parent))
+            if parent_person.registration is None:
+                unknown.append(f"{role} ({mask(parent)}) is not on record")
+                continue
             e = parent_person.enrollments.get(year)
             if e is None or e.cancellation is not None:
-                return None, None
-            if enrollment_view(parent_person, year, explain=False).status != "paid":
+                return never
+            paid_on = enrollment_view(parent_person, year, explain=False).fully_paid_on
+            if paid_on is None:
                 unknown.append(f"{role} is enrolled but has not fully paid for {year}")
-        if "fp_compliant_birth" not in person.categories_held(day):
+            else:
+                met_on = max(met_on, paid_on)
+        compliance = [s.certified_on for s in person.categories if s.category == "fp_compliant_birth" and s.ended_on is None]
+        if not compliance:
             unknown.append("the birth's compliance with family-planning rules (符合计划生育政策) is not certified")
+        else:
+            met_on = max(met_on, min(compliance))
         sentence = f"{policy.notice} 一（三）: 父母双方均已参加…并符合计划生育政策规定的新生儿，出生当年不用缴费"
         if unknown:
-            return None, f"the newborn fee waiver may apply: {'; '.join(unknown)} ({sentence})"
-        return f"newborn of two enrolled and paid parents, birth certified as complying ({sentence})", None
+            return None, f"the newborn fee waiver may apply: {'; '.join(unknown)} ({sentence})", met_on
+        return f"newborn of two enrolled and paid parents, birth certified as complying ({sentence})", None, met_on
+
+    def _decide_waivers_again(self, uow: UnitOfWork, person: Person, in_error: bool = False) -> None:
+        """A fact the fee waiver rests on changed: decide it again for each newborn year not yet paid
+        (a waiver granted is never taken back, unless what it rested on was recorded in error; a year
+        paid in full stays as paid)."""
+        for year, e in sorted(person.enrollments.items()):
+            if e.cancellation is not None or (e.fee_waived and not in_error) or e.cohort != "newborn":
+                continue
+            if e.paid_fen > 0 and outstanding_fen(e) == 0:
+                continue
+            policy = policy_by_id(e.policy_id)
+            waived, unknown, met_on = self._fee_waiver(uow, person, policy, year, e.cohort)
+            if (waived, unknown) == (e.fee_waived, e.fee_waiver_undetermined):
+                continue
+            on = max(e.enrolled_on, met_on if waived else china_date(self.clock()))
+            uow.emit(person, ev.FeeWaiverDecided, at_china_midnight(on), year=year, fee_waived=waived,
+                     fee_waiver_undetermined=unknown)
+
+    def _record_child(self, uow: UnitOfWork, person: Person, year: int) -> None:
+        """Tell each registered parent of a newborn whose waiver rests on them, so that the parent's
+        payment decides the waiver again."""
+        e = person.enrollments.get(year)
+        if e is None or e.cohort != "newborn" or person.birth_date.year != year:
+            return
+        if not policy_by_id(e.policy_id).newborn.fee_waived_when_both_parents_enrolled:
+            return
+        for parent in {person.mother_id_number, person.father_id_number} - {None}:
+            parent_person = uow.person(person_id("resident_id", parent))
+            if parent_person.registration is not None and person.id not in parent_person.children.get(year, ()):
+                uow.emit(parent_person, ev.ChildRecorded, self.clock(), child_id=person.id, year=year)
 
     def pay(
         self,
@@ -758,30 +860,7 @@ class Ledger:
                         claimed.person_id,
                     )
             person = self._registered(uow, id_number, document_type, serving=True)
-            enrollment = person.enrollments.get(year)
-            if enrollment is None:
-                raise Conflict(f"the person is not enrolled for {year}: enroll first", "year", "enrolled")
-            if enrollment.cancellation is not None:
-                raise Conflict(f"the {year} enrollment was cancelled", "year", "cancelled")
-            policy = policy_by_id(enrollment.policy_id)
-            if channel == "cash" and policy.collection.cash == "refused":
-                raise RefusedByRule(f"policy {policy.id} takes no cash ({policy.collection.cash_source})", "channel",
-                                    "cash_refused")
-            paid_on = china_date(paid_at)
-            not_before(paid_on, person.birth_date, "paid_at", "the person's birth")
-            within_season(paid_on, *payment_season(policy, enrollment.cohort), "paid_at", policy.id)
-            if repair_year is not None:
-                check_repair(policy, person, enrollment, repair_year, amount_fen)
-            else:
-                check_payment_date(policy, enrollment.cohort, paid_on)
-                outstanding = outstanding_fen(enrollment, paid_on)
-                if outstanding == 0:
-                    raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount",
-                                        "over_payment")
-                if amount_fen > outstanding:
-                    raise RefusedByRule(
-                        f"{yuan(amount_fen)} is more than the outstanding {yuan(outstanding)}", "amount", "over_payment"
-                    )
+            self._payable(person, year, amount_fen, paid_at, channel, repair_year)
             payment_id = secrets.token_hex(16)
             uow.emit(
                 person,
@@ -807,8 +886,83 @@ class Ledger:
                     txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id,
                     person_id=person.id, payment_id=payment_id, person_version=person.version,
                 )
+            for child_id in person.children.get(year, ()) if repair_year is None else ():
+                self._decide_waivers_again(uow, uow.person(child_id))
             view = enrollment_view(person, year) if with_view else None
             return PaymentResult(payment_id, person.id, person.version, False, view)
+
+        return self._run(actor, decide)
+
+    @staticmethod
+    def _payable(person: Person, year: int, amount_fen: int, paid_at: datetime, channel: str,
+                 repair_year: int | None) -> None:
+        """Refuses a payment the person's enrollment cannot take: not enrolled, cancelled, a channel or
+        a date the policy refuses, more than is outstanding."""
+        enrollment = person.enrollments.get(year)
+        if enrollment is None:
+            raise Conflict(f"the person is not enrolled for {year}: enroll first", "year", "enrolled")
+        if enrollment.cancellation is not None:
+            raise Conflict(f"the {year} enrollment was cancelled", "year", "cancelled")
+        policy = policy_by_id(enrollment.policy_id)
+        if channel == "cash" and policy.collection.cash == "refused":
+            raise RefusedByRule(f"policy {policy.id} takes no cash ({policy.collection.cash_source})", "channel",
+                                "cash_refused")
+        paid_on = china_date(paid_at)
+        not_before(paid_on, person.birth_date, "paid_at", "the person's birth")
+        within_season(paid_on, *payment_season(policy, enrollment.cohort), "paid_at", policy.id)
+        if repair_year is not None:
+            check_repair(policy, person, enrollment, repair_year, amount_fen)
+            return
+        check_payment_date(policy, enrollment.cohort, paid_on)
+        outstanding = outstanding_fen(enrollment, paid_on)
+        if outstanding == 0:
+            raise RefusedByRule(f"nothing is outstanding for {year}: already fully paid", "amount", "over_payment")
+        if amount_fen > outstanding:
+            raise RefusedByRule(f"{yuan(amount_fen)} is more than the outstanding {yuan(outstanding)}", "amount",
+                                "over_payment")
+
+    def move_payment(
+        self, actor: Actor, *, id_number: str, payment_id: str, reason: str, to_id_number: str | None = None,
+        to_year: int | None = None, document_type: str = "resident_id", to_document_type: str = "resident_id",
+    ) -> tuple[Person, str, int]:
+        """A payment posted to the wrong person or year: voided where it is and recorded where it
+        belongs, in one transaction, with its day, amount, channel, receipt and collection point, and
+        the target's rules checked as for any payment. Returns the target, the new payment id, the year."""
+        reason = clean_text(reason, "reason")
+        if to_id_number is None and to_year is None:
+            raise InvalidInput("name where the payment belongs: to_id_number, to_year or both", "to_year", "move_target")
+        if to_year is not None and (not isinstance(to_year, int) or not 2000 <= to_year <= 2100):
+            raise InvalidInput("must be a coverage year such as 2021", "to_year", "year")
+
+        def decide(uow: UnitOfWork) -> tuple[Person, str, int]:
+            person = self._registered(uow, id_number, document_type)
+            found = [(y, e.payments[payment_id]) for y, e in person.enrollments.items() if payment_id in e.payments]
+            if not found:
+                voided = [v for e in person.enrollments.values() for v in e.voided if v.payment_id == payment_id]
+                if voided:
+                    raise Conflict(f"payment {payment_id} is voided already: {voided[0].reason}", "payment_id",
+                                   "payment_voided")
+                raise NotFound(f"no payment {payment_id} of this year's contribution is recorded for this person",
+                               "payment_id", "payment_exists")
+            year, payment = found[0]
+            target = self._registered(uow, to_id_number, to_document_type, serving=True) if to_id_number else person
+            target_year = to_year if to_year is not None else year
+            if target.id == person.id and target_year == year:
+                raise InvalidInput("is where the payment is already", "to_year" if to_year else "to_id_number",
+                                   "move_target")
+            where = f"{mask(target.id_number)} for {target_year}"
+            uow.emit(person, ev.PaymentVoided, self.clock(), year=year, payment_id=payment_id,
+                     corrects=payment.originator_version, reason=f"moved to {where}: {reason}")
+            self._payable(target, target_year, payment.amount_fen, payment.paid_at, payment.channel, None)
+            new_id = secrets.token_hex(16)
+            uow.emit(target, ev.PaymentRecorded, payment.paid_at, year=target_year, payment_id=new_id,
+                     amount_fen=payment.amount_fen, paid_at=payment.paid_at, channel=payment.channel,
+                     receipt_no=payment.receipt_no, transaction_id=payment.transaction_id,
+                     collection_point=payment.collection_point,
+                     moved_from=f"{mask(person.id_number)} for {year}, payment {payment_id}: {reason}")
+            for child_id in target.children.get(target_year, ()):
+                self._decide_waivers_again(uow, uow.person(child_id))
+            return target, new_id, target_year
 
         return self._run(actor, decide)
 
@@ -956,18 +1110,22 @@ class Ledger:
         """The person's enrollment view, and where they are not enrolled but a policy covers a baby
         through its enrolled mother (003), that cover, with the shared ceiling named."""
         view = enrollment_view(person, year, on)
-        reg = person.registration
-        if view.status != "not_enrolled" or person.birth_date.year != year or reg is None or not reg.mother_id_number:
+        mother_id = person.mother_id_number
+        if view.status == "cancelled" or person.birth_date.year != year or person.registration is None \
+                or not mother_id:
             return view
         try:
             sentence = find_policy(person.region, year).newborn.through_mother
-            mother = self.person(reg.mother_id_number, as_of=as_of, known_at=known_at) if sentence else None
+            mother = self.person(mother_id, as_of=as_of, known_at=known_at) if sentence else None
         except LedgerError:
             return view  # no policy for the year, or no mother on record then
         if mother is None:
             return view
         hers = enrollment_view(mother, year, explain=False)
-        who = f"the mother {mask(reg.mother_id_number)}"
+        who = f"the mother {mask(mother_id)}"
+        if view.status != "not_enrolled":
+            self._through_mother_before(view, person, hers, who, sentence)
+            return view
         if hers.is_undetermined:
             view.undetermined = f"covered through {who} if she is, and her cover is undetermined: {hers.undetermined}"
         elif hers.benefit_start is not None and hers.benefit_end is not None:
@@ -980,6 +1138,31 @@ class Ledger:
                 if on is not None:
                     view.explanation.append(f"on {on}: {view.coverage_status(on).replace('_', ' ')}")
         return view
+
+    @staticmethod
+    def _through_mother_before(view: CoverageView, person: Person, hers: CoverageView, who: str,
+                               sentence: str) -> None:
+        """003 「未独立参保的，可随参加居民医保的母亲享受居民医保待遇」: a baby that enrolls in its own right later
+        was 未独立参保 until then, and the cover it had through its mother stays. From its own
+        enrollment until its own cover begins the notice says nothing: those days are undetermined."""
+        enrolled_on = person.enrollments[view.year].enrolled_on
+        if hers.is_undetermined or hers.benefit_start is None or hers.benefit_end is None:
+            return
+        start = max(person.birth_date, hers.benefit_start)
+        own = view.benefit_start
+        end = min(hers.benefit_end, enrolled_on - timedelta(days=1), (own - timedelta(days=1)) if own else date.max)
+        if start > end:
+            return
+        view.through_mother = (start, end)
+        view.covered_through = f"{who} before enrolling in its own right, within her annual maximum"
+        view.explanation.append(f"before enrolling in its own right on {enrolled_on}: covered through {who} from"
+                                f" {start} to {end}, within her annual maximum ({sentence})")
+        gap_end = min(hers.benefit_end, (own - timedelta(days=1)) if own else hers.benefit_end)
+        if own is not None and enrolled_on <= gap_end:
+            view.unsettled_days = (enrolled_on, gap_end)
+            view.explanation.append(f"from {enrolled_on} to {gap_end}, enrolled in its own right and its own cover not"
+                                    " begun: whether the cover through the mother runs on is undetermined (the notice"
+                                    " gives it to a baby 未独立参保 and says no more)")
 
     def coverage_at_version(self, pid: UUID, year: int, version: int) -> CoverageView:
         """The enrollment exactly as the ledger said it right after a given event (idempotent replays)."""

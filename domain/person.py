@@ -54,6 +54,7 @@ class Enrollment:
     fee_waived: str | None
     version: int
     fee_waiver_undetermined: str | None = None
+    fee_waived_on: date | None = None  # the day the waiver's last condition was met
     subsidy: ev.SubsidyGranted | None = None
     payments: dict[str, ev.PaymentRecorded] = field(default_factory=dict)
     voided: list[ev.PaymentVoided] = field(default_factory=list)
@@ -84,6 +85,9 @@ class Person:
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     elsewhere: list[ev.CoverageElsewhereRecorded] = field(default_factory=list)
     claims: dict[int, ev.ClaimsYearRecorded] = field(default_factory=dict)
+    mother_id_number: str | None = None  # as registered, or as corrected since
+    father_id_number: str | None = None
+    children: dict[int, list[UUID]] = field(default_factory=dict)  # year -> newborns whose waiver rests on this parent
     left: ev.PersonLeft | None = None  # died, moved away or joined the employee scheme (as of the fold)
     # The moment the fold was cut at ("as known at"), None for everything known: the policy
     # version a question uses is the one known then.
@@ -121,12 +125,26 @@ class Person:
 def _registered(p: Person, e: ev.PersonRegistered) -> None:
     p.registration = e
     p.name, p.region, p.hukou_registered_on = e.name, e.region, e.hukou_registered_on
+    p.mother_id_number, p.father_id_number = e.mother_id_number, e.father_id_number
 
 
 def _corrected(p: Person, e: ev.RegistrationCorrected) -> None:
     p.name = e.name or p.name
     p.region = e.region or p.region
     p.hukou_registered_on = e.hukou_registered_on or p.hukou_registered_on
+    p.mother_id_number = e.mother_id_number or p.mother_id_number
+    p.father_id_number = e.father_id_number or p.father_id_number
+
+
+def _waiver(p: Person, e: ev.FeeWaiverDecided) -> None:
+    enrollment = p.enrollments.get(e.year)
+    if enrollment is not None:
+        enrollment.fee_waived, enrollment.fee_waiver_undetermined = e.fee_waived, e.fee_waiver_undetermined
+        enrollment.fee_waived_on = china_date(e.effective_at) if e.fee_waived else None
+
+
+def _child(p: Person, e: ev.ChildRecorded) -> None:
+    p.children.setdefault(e.year, []).append(e.child_id)
 
 
 def _certified(p: Person, e: ev.IdentityCertified) -> None:
@@ -134,6 +152,11 @@ def _certified(p: Person, e: ev.IdentityCertified) -> None:
     p.categories.append(
         CategorySpan(e.category, e.effective_on, None, e.department, e.originator_version)
     )
+
+
+def _retracted(p: Person, e: ev.IdentityRetracted) -> None:
+    p.categories = [s for s in p.categories if s.version != e.corrects]
+    p.identity_events = [c for c in p.identity_events if c.originator_version != e.corrects]
 
 
 def _ended(p: Person, e: ev.IdentityEnded) -> None:
@@ -147,7 +170,7 @@ def _ended(p: Person, e: ev.IdentityEnded) -> None:
 def _enrolled(p: Person, e: ev.Enrolled) -> None:
     p.enrollments[e.year] = Enrollment(
         e.year, e.tier, e.cohort, e.enrolled_on, e.policy_id, e.fee_waived, e.originator_version,
-        fee_waiver_undetermined=e.fee_waiver_undetermined,
+        fee_waiver_undetermined=e.fee_waiver_undetermined, fee_waived_on=e.enrolled_on if e.fee_waived else None,
     )
 
 
@@ -214,6 +237,9 @@ _HANDLERS = {
     ev.CoverageElsewhereRecorded: _elsewhere,
     ev.ClaimsYearRecorded: _claims,
     ev.PersonLeft: _left,
+    ev.IdentityRetracted: _retracted,
+    ev.FeeWaiverDecided: _waiver,
+    ev.ChildRecorded: _child,
 }
 
 

@@ -187,6 +187,10 @@ class Subsidy(msgspec.Struct, forbid_unknown_fields=True):
     amount: str | None = None
     set_elsewhere: str | None = None
     tiers: list[int] | None = None  # the tiers it applies to; None: every tier of the policy
+    # On a tier not listed: nothing ("none", where the notice limits it) or undetermined
+    # ("unspecified", where the notice names one tier and says nothing of a person choosing another).
+    other_tiers: Literal["none", "unspecified"] = "none"
+    other_tiers_source: str = ""
     # Decision 6: on tier 2 a percentage of tier 1 keeps its tier-1 amount ("keep") unless the
     # notice says otherwise: the full tier-1 amount ("full_tier1") or the full tier-2 amount.
     on_tier2: Literal["keep", "full_tier1", "full_tier2"] = "keep"

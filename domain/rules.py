@@ -52,6 +52,17 @@ class SubsidyDecision:
     undetermined: str | None = None  # the amount is set outside the notice: what is owed is unknown
 
 
+def _amount_unknown(rule: Subsidy, tier: int) -> str | None:
+    """Why a category's amount on the tier is not known from the notice, or None where it is."""
+    if rule.set_elsewhere is not None:
+        return f"is subsidised by an amount set outside the notice ({rule.set_elsewhere})"
+    if rule.tiers is not None and tier not in rule.tiers and rule.other_tiers == "unspecified":
+        listed = ", ".join(str(t) for t in rule.tiers)
+        return (f"is subsidised on tier {listed}, and the notice says nothing of a person of it choosing tier {tier}"
+                f" ({rule.other_tiers_source})")
+    return None
+
+
 def decide_subsidy(
     policy: Policy, tier: int, cohort: str, held: list[str]
 ) -> SubsidyDecision | None:
@@ -71,7 +82,7 @@ def decide_subsidy(
     for rule in policy.subsidy:
         if rule.category not in held and not any(c in held for c in rule.includes):
             continue
-        if rule.set_elsewhere is not None:
+        if _amount_unknown(rule, tier):
             elsewhere.append(rule)
             continue
         amount = subsidy_amount(policy, rule, tier, cohort)
@@ -81,10 +92,10 @@ def decide_subsidy(
     contribution = policy.contribution_fen(tier, cohort)
     if not policy.highest_applies:
         first = next((r for r in policy.subsidy if (r.category in held or any(c in held for c in r.includes))
-                      and (r.set_elsewhere is not None or subsidy_amount(policy, r, tier, cohort))), None)
+                      and (_amount_unknown(r, tier) or subsidy_amount(policy, r, tier, cohort))), None)
         if first is None:
             return None
-        if first.set_elsewhere is None:
+        if not _amount_unknown(first, tier):
             amount = subsidy_amount(policy, first, tier, cohort)
             assert amount is not None
             return SubsidyDecision(first.category, amount, first.funder, candidates,
@@ -96,8 +107,7 @@ def decide_subsidy(
         # may be the highest. Undetermined, named, until a source gives the amount.
         rule = elsewhere[0]
         known = ", ".join(f"{c.category} {yuan(c.amount_fen)}" for c in candidates) or "no other category"
-        why = (f"{rule.category} is subsidised by an amount set outside the notice ({rule.set_elsewhere});"
-               f" against {known}, the highest cannot be known")
+        why = f"{rule.category} {_amount_unknown(rule, tier)}; against {known}, the highest cannot be known"
         return SubsidyDecision(rule.category, 0, rule.funder, candidates, why, undetermined=why)
     if best is None:
         return None

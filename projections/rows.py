@@ -36,7 +36,8 @@ from projections.intervals import OPEN, OPEN_DAY, ROOT, fork, micros
 PERSON_EVENTS = (
     ev.PersonRegistered, ev.RegistrationCorrected, ev.IdentityCertified, ev.IdentityEnded, ev.Enrolled,
     ev.TierChanged, ev.SubsidyGranted, ev.PaymentRecorded, ev.PaymentVoided, ev.EnrollmentCancelled,
-    ev.CoverageElsewhereRecorded, ev.ClaimsYearRecorded, ev.PersonLeft,
+    ev.CoverageElsewhereRecorded, ev.ClaimsYearRecorded, ev.PersonLeft, ev.FeeWaiverDecided,
+    ev.IdentityRetracted,
 )
 
 ASSISTED = 0  # the "year" of a person-level row: an assisted person's categories, enrolled or not

@@ -289,7 +289,7 @@ def test_a_chuxiong_baby_born_the_year_before_is_not_a_newborn_there(api):
 
 
 def test_cash_in_qijiang_is_taken_but_flagged_in_the_answer_and_the_report(api):
-    """003 三（三）「原则上不允许收取现金」: in principle, so the payment stands, flagged where the bureau looks."""
+    """003 七（三）「原则上不允许收取现金」: in principle, so the payment stands, flagged where the bureau looks."""
     register(api, id_number=ADULT_A)
     enroll(api, ADULT_A)
     r = pay(api, ADULT_A, key="cash", amount="280.00", channel="cash", receipt_no="QJ-R-1",
@@ -299,7 +299,7 @@ def test_cash_in_qijiang_is_taken_but_flagged_in_the_answer_and_the_report(api):
     report = api.get("/v1/reports/collections", params={"region": "500110", "year": 2021, "as_of": "2020-12-31"},
                      headers=h(api)).json()
     assert report["warnings"] == ["cash payments: 1, 280.00 in all, although policy 500110-2021 allows cash only by"
-                                  " exception (003 三（三）: 原则上不允许收取现金)"]
+                                  " exception (003 七（三）: 原则上不允许收取现金)"]
     # Chuxiong says nothing against cash: no warning there.
     register(api, id_number=CX_ADULT, region=CHUXIONG)
     enroll(api, CX_ADULT, enrolled_on="2020-10-01")

@@ -272,3 +272,189 @@ def test_a_death_keeps_the_subsidy_spent_and_takes_the_person_off_the_roll(api):
     assert r.status_code == 409 and "left the roll" in r.text, r.text
     assert event_count(api.ledger) == before
     assert api.get("/v1/reports/unenrolled-assisted", params=params, headers=auditor).json()["rows"] == []
+
+
+# -- corrections reach the edge (更正), and the newborn fee waiver is decided again ----------------
+
+
+def bureau(api):
+    return h(api, "bureau")
+
+
+def correct(api, idn: str, **body):
+    return api.post(f"/v1/persons/{idn}/corrections", json={"reason": "登记有误", **body}, headers=bureau(api))
+
+
+def test_a_missing_hukou_date_is_supplied_by_a_correction(api):
+    """004: a newborn registered without its 落户 date is undetermined until the date is known; the
+    bureau supplies it by a correction, and the original registration stays in the history."""
+    baby = register(api, CHUXIONG, date(2021, 3, 1))
+    enroll(api, baby, 2021, "2021-04-10", cohort="newborn")
+    pay(api, baby, 2021, "280.00", "2021-04-15T10:00:00+08:00", "hk-1")
+    assert coverage(api, baby, 2021)["coverage_status"] == "undetermined"
+    before = event_count(api.ledger)
+    for body, field, status in (({}, "reason", 400), ({"hukou_registered_on": "2021-02-01"}, "hukou_registered_on", 400),
+                                ({"mother_id_number": "532301199001011234"}, "mother_id_number", 400),
+                                ({"name": "杨敏", "reason": " "}, "reason", 400),
+                                ({"region": "999999999999"}, "region", 400)):
+        r = correct(api, baby, **body)
+        assert r.status_code in (status, 422) and field in r.text, (body, r.text)
+    assert api.post(f"/v1/persons/{baby}/corrections", json={"reason": "x", "name": "李"},
+                    headers=h(api, "collector")).status_code == 403
+    assert correct(api, make_id(date(2021, 3, 1), "532301"), name="李").status_code == 404
+    assert event_count(api.ledger) == before  # no refusal wrote anything
+    r = correct(api, baby, hukou_registered_on="2021-03-20", reason="落户日期补录")
+    assert r.status_code == 201, r.text
+    assert r.json()["hukou_registered_on"] == "2021-03-20"
+    answer = coverage(api, baby, 2021)
+    assert (answer["coverage_status"], answer["benefit_start"]) == ("covered", "2021-03-01"), answer
+    history = api.get(f"/v1/persons/{baby}/history", headers=h(api, "auditor")).json()
+    kinds = [row["type"] for row in history["events"]]
+    assert kinds[0] == "PersonRegistered" and "RegistrationCorrected" in kinds
+    fixed = next(row for row in history["events"] if row["type"] == "RegistrationCorrected")
+    assert fixed["data"]["reason"] == "落户日期补录" and fixed["actor"] == "bureau-all"
+
+
+def _parents(api, father_pays: bool = True) -> tuple[str, str]:
+    mother, father = register(api, CHUXIONG, date(1995, 1, 1)), register(api, CHUXIONG, date(1994, 1, 1))
+    for parent in (mother, father):
+        enroll(api, parent, 2021, "2020-10-01")
+    pay(api, mother, 2021, "280.00", "2020-10-02T10:00:00+08:00", f"m-{mother}")
+    if father_pays:
+        pay(api, father, 2021, "280.00", "2020-10-02T10:00:00+08:00", f"f-{father}")
+    return mother, father
+
+
+def test_the_waiver_is_decided_again_when_the_birth_is_certified(api):
+    """「父母双方均已参加…并符合计划生育政策规定的新生儿，出生当年不用缴费」: both parents paid, the baby enrolled
+    before the compliance certificate came. The certificate settles it: nothing is payable."""
+    mother, father = _parents(api)
+    baby = register(api, CHUXIONG, date(2021, 4, 20), hukou_registered_on="2021-05-01",
+                    mother_id_number=mother, father_id_number=father)
+    view = enroll(api, baby, 2021, "2021-06-01", cohort="newborn")
+    assert view["coverage_status"] == "undetermined" and "not certified" in view["undetermined_because"]
+    certify(api, baby, "fp_compliant_birth", "2021-04-20")
+    answer = coverage(api, baby, 2021)
+    assert (answer["individual_payable"], answer["status"], answer["benefit_start"]) == ("0.00", "paid", "2021-04-20")
+    assert any("contribution waived" in line for line in answer["explanation"])
+    # The payable list shows nothing owed; the subsidies report pays nothing for a waiver.
+    auditor = h(api, "auditor")
+    params = {"region": "532301", "year": 2021, "as_of": "2021-12-31"}
+    assert api.get("/v1/reports/subsidies", params=params, headers=auditor).json()["total"]["persons"] == 0
+
+
+def test_a_parents_payment_decides_the_waiver_again(api):
+    mother, father = _parents(api, father_pays=False)
+    baby = register(api, CHUXIONG, date(2021, 4, 20), hukou_registered_on="2021-05-01",
+                    mother_id_number=mother, father_id_number=father)
+    certify(api, baby, "fp_compliant_birth", "2021-04-20")
+    view = enroll(api, baby, 2021, "2021-06-01", cohort="newborn")
+    assert "the father is enrolled but has not fully paid" in view["undetermined_because"]
+    pay(api, father, 2021, "280.00", "2021-02-20T10:00:00+08:00", "late-father")
+    answer = coverage(api, baby, 2021)
+    assert (answer["individual_payable"], answer["status"]) == ("0.00", "paid"), answer
+    history = api.get(f"/v1/persons/{father}/history", headers=h(api, "auditor")).json()
+    assert any(row["type"] == "ChildRecorded" for row in history["events"])
+
+
+def test_a_father_not_on_the_registration_is_unknown_not_absent(api):
+    """The registration names the mother alone: whether the father is enrolled is unknown, so the
+    waiver is undetermined (never a silent 280.00); naming him by a correction settles it."""
+    mother, father = _parents(api)
+    baby = register(api, CHUXIONG, date(2021, 4, 20), hukou_registered_on="2021-05-01", mother_id_number=mother)
+    certify(api, baby, "fp_compliant_birth", "2021-04-20")
+    view = enroll(api, baby, 2021, "2021-06-01", cohort="newborn")
+    assert view["coverage_status"] == "undetermined"
+    assert "the father is not named on the newborn's registration" in view["undetermined_because"]
+    stranger = make_id(date(1990, 1, 1), "532301")
+    r = correct(api, baby, father_id_number=stranger)
+    assert r.status_code == 201
+    assert "not on record" in r.json()["enrollments"][0]["undetermined_because"]
+    r = correct(api, baby, father_id_number=father, reason="父亲身份证号录错")
+    assert r.status_code == 201, r.text
+    assert r.json()["father_id_number"] == father[:6] + "********" + father[-4:]
+    answer = r.json()["enrollments"][0]
+    assert (answer["individual_payable"], answer["status"], answer["benefit_start"]) == ("0.00", "paid", "2021-04-20")
+
+
+def test_a_category_recorded_in_error_is_retracted_and_the_subsidy_decided_again(api, clock):
+    """003: 低保 recorded in error gave a full 280.00. Retracted, the person owes the contribution;
+    the subsidies report as known before the retraction is unchanged."""
+    idn = register(api, "500110001001", date(1960, 6, 6))
+    certify(api, idn, "低保对象", "2020-01-01")
+    assert enroll(api, idn, 2021, "2020-11-05")["subsidy"]["amount"] == "280.00"
+    params = {"region": "500110", "year": 2021, "as_of": "2021-03-01"}
+    auditor = h(api, "auditor")
+    known_before = api.get("/v1/persons/" + idn + "/history", headers=auditor).json()["events"][-1]["recorded_at"]
+    clock.advance(hours=1)
+    before = event_count(api.ledger)
+    url = f"/v1/persons/{idn}/identities/retraction"
+    for body, field, status in (({"category": "特困人员", "reason": "录入错误"}, "category", 409),
+                                ({"category": "no-such", "reason": "录入错误"}, "category", 400),
+                                ({"category": "低保对象", "reason": ""}, "reason", 400)):
+        r = api.post(url, json=body, headers=bureau(api))
+        assert r.status_code in (status, 422) and field in r.text, (body, r.text)
+    assert api.post(url, json={"category": "低保对象", "reason": "x"}, headers=h(api, "collector")).status_code == 403
+    assert event_count(api.ledger) == before
+    r = api.post(url, json={"category": "低保对象", "reason": "民政复核：非低保对象，录入错误"}, headers=bureau(api))
+    assert r.status_code == 201 and r.json()["categories"] == [], r.text
+    answer = coverage(api, idn, 2021)
+    assert (answer["individual_payable"], answer["outstanding"], answer["status"]) == ("280.00", "280.00", "enrolled")
+    now = api.get("/v1/reports/subsidies", params=params, headers=auditor).json()
+    assert now["total"]["persons"] == 0
+    then = api.get("/v1/reports/subsidies", params={**params, "known_at": known_before}, headers=auditor).json()
+    assert (then["total"]["persons"], then["total"]["amount"]) == (1, "280.00")
+    history = api.get(f"/v1/persons/{idn}/history", headers=auditor).json()["events"]
+    retraction = next(row for row in history if row["type"] == "IdentityRetracted")
+    certified = next(row for row in history if row["type"] == "IdentityCertified")
+    assert retraction["data"]["corrects"] == certified["position"]
+
+
+def test_a_payment_posted_to_the_wrong_person_is_moved_where_it_belongs(api):
+    wrong, right = register(api, "500110001001", date(1970, 1, 1)), register(api, "500110001001", date(1971, 1, 1))
+    for idn in (wrong, right):
+        enroll(api, idn, 2021, "2020-11-05")
+    paid = pay(api, wrong, 2021, "280.00", "2020-11-06T10:00:00+08:00", "mv-1")
+    payment_id = paid["payment_id"]
+    unenrolled = register(api, "500110001001", date(1972, 1, 1))
+    url = f"/v1/persons/{wrong}/payments/{payment_id}/move"
+    before = event_count(api.ledger)
+    for body, field, status in (({"reason": "付错人"}, "to_year", 400),
+                                ({"reason": "付错人", "to_id_number": wrong}, "to_id_number", 400),
+                                ({"reason": "付错人", "to_id_number": unenrolled}, "year", 409),
+                                ({"reason": " ", "to_id_number": right}, "reason", 400)):
+        r = api.post(url, json=body, headers=bureau(api))
+        assert r.status_code in (status, 422) and field in r.text, (body, r.text)
+    assert api.post(url, json={"reason": "x", "to_id_number": right}, headers=h(api, "collector")).status_code == 403
+    assert event_count(api.ledger) == before  # the refused move voided nothing
+    assert coverage(api, wrong, 2021)["status"] == "paid"
+    r = api.post(url, json={"reason": "收费员录入身份证号错误", "to_id_number": right}, headers=bureau(api))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["enrollment"]["status"] == "paid" and body["left_behind"]["outstanding"] == "280.00"
+    assert "收费员录入身份证号错误" in body["moved_from"]
+    again = api.post(url, json={"reason": "again", "to_id_number": right}, headers=bureau(api))
+    assert again.status_code == 409 and "voided already" in again.text
+    collections = api.get("/v1/reports/collections", params={"region": "500110", "year": 2021, "as_of": "2021-12-31"},
+                          headers=h(api, "auditor")).json()
+    assert (collections["total"]["payments"], collections["total"]["amount"]) == (1, "280.00")
+
+
+def test_a_babys_late_own_enrollment_keeps_the_cover_it_had_through_its_mother(api):
+    """003 「未独立参保的，可随参加居民医保的母亲享受居民医保待遇，从出生之日起」: the baby was 未独立参保 until it
+    enrolled; a claim paid in May on its mother's cover stays covered when the baby enrolls in July."""
+    mother = register(api, "500110001001", date(1992, 2, 2))
+    enroll(api, mother, 2021, "2020-11-05")
+    pay(api, mother, 2021, "280.00", "2020-11-06T10:00:00+08:00", "a11-m")
+    baby = register(api, "500110001001", date(2021, 4, 1), hukou_registered_on="2021-04-10", mother_id_number=mother)
+    assert coverage(api, baby, 2021, on="2021-05-01")["coverage_status"] == "covered"
+    enroll(api, baby, 2021, "2021-07-01", cohort="newborn")
+    own = pay(api, baby, 2021, "280.00", "2021-07-01T10:00:00+08:00", "a11-b")["enrollment"]
+    start = date.fromisoformat(own["benefit_start"])
+    assert start > date(2021, 7, 1), own  # paid 91 days after birth: its own cover begins later
+    may = coverage(api, baby, 2021, on="2021-05-01")
+    assert (may["coverage_status"], may["covered_on"]) == ("covered", True), may
+    assert "before enrolling in its own right" in may["covered_through"]
+    gap = coverage(api, baby, 2021, on=(start - (start - date(2021, 7, 1)) / 2).isoformat())
+    assert (gap["coverage_status"], gap["covered_on"]) == ("undetermined", None), gap
+    assert coverage(api, baby, 2021, on=start.isoformat())["covered_on"] is True

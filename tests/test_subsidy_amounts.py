@@ -39,7 +39,7 @@ TABLE = [
     (FUTIAN, "fp_special", 320, 320),
     (FUTIAN, "fp_complication", 320, 320),
     (FUTIAN, "fp_reward", 256, 256),
-    (FUTIAN, "disabled_veteran", 320, 0),  # enrolled on tier 1 only
+    (FUTIAN, "disabled_veteran", 320, 0),  # the rule's amount on tier 2; the decision is undetermined (below)
     (FUTIAN, "stable_out_of_poverty", 100, 100),
     (FUTIAN, "disabled_3_4", 80, 80),
     # 003 Qijiang, tier 1 280 / tier 2 655
@@ -96,7 +96,17 @@ def test_winner_flips_with_the_tier():
     futian = policy_by_id(FUTIAN)
     held = ["dibao", "disabled_veteran"]
     assert decide_subsidy(futian, 1, "resident", held).category == "disabled_veteran"  # 320 > 288
-    assert decide_subsidy(futian, 2, "resident", held).category == "dibao"  # 320 > 0
+    assert decide_subsidy(futian, 2, "resident", ["dibao", "fp_reward"]).category == "dibao"  # 320 > 256
+
+
+def test_a_tier_the_notice_does_not_subsidise_is_undetermined_not_zero():
+    """002 四（三）「由县退役军人事务局统一办理参加居民医保一档…100%给予资助」: a veteran who chooses tier 2 is
+    not in the sentence; the subsidy is undetermined, named, and never 0.00 by default."""
+    futian = policy_by_id(FUTIAN)
+    for held in (["disabled_veteran"], ["dibao", "disabled_veteran"]):
+        d = decide_subsidy(futian, 2, "resident", held)
+        assert d is not None and d.undetermined and "says nothing of a person of it choosing tier 2" in d.undetermined
+    assert decide_subsidy(futian, 1, "resident", ["disabled_veteran"]).undetermined is None
 
 
 def test_equal_amounts_first_listed_wins():

@@ -1,4 +1,4 @@
-"""Enrollments and payments: enroll, pay (idempotent), cancel, void."""
+"""Enrollments and payments: enroll, pay (idempotent), cancel, void, move."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api import problems
 from api.http.deps import BUREAU, WRITERS, TheLedger, Who, allow
-from api.schemas import Cancel, Enroll, EnrollmentOut, Pay, PaymentOut, VoidPayment
+from api.schemas import Cancel, Enroll, EnrollmentOut, MovedPaymentOut, MovePayment, Pay, PaymentOut, VoidPayment
 from domain.errors import InvalidInput
 
 router = APIRouter()
@@ -67,3 +67,20 @@ def void(id_number: str, payment_id: str, body: VoidPayment, who: Who, ledger: T
     allow(who, BUREAU, "correct payments")
     year = ledger.void_payment(who.actor, id_number=id_number, payment_id=payment_id, reason=body.reason)
     return ledger.coverage(id_number, year).to_api()
+
+
+@router.post("/v1/persons/{id_number}/payments/{payment_id}/move", status_code=201, response_model=MovedPaymentOut,
+             tags=["writes"], responses={s: responses[s] for s in (403, 404, 409, 413, 422)})
+def move(id_number: str, payment_id: str, body: MovePayment, who: Who, ledger: TheLedger) -> dict[str, Any]:
+    """Move a payment posted to the wrong person or year (bureau): voided where it is, recorded where
+    it belongs with its day, channel, receipt and collection point, in one transaction."""
+    allow(who, BUREAU, "correct payments")
+    source = ledger.person(id_number)
+    year = next((y for y, e in source.enrollments.items() if payment_id in e.payments), None)
+    target, new_id, target_year = ledger.move_payment(who.actor, id_number=id_number, payment_id=payment_id,
+                                                      **body.model_dump())
+    moved = target.enrollments[target_year].payments[new_id]
+    assert moved.moved_from is not None and year is not None
+    return {"payment_id": new_id, "moved_from": moved.moved_from,
+            "enrollment": ledger.coverage_of(target, target_year).to_api(),
+            "left_behind": ledger.coverage(id_number, year).to_api()}

@@ -19,6 +19,8 @@ router = APIRouter(prefix="/v1/log", tags=["log"])
 responses = {s: problems.PROBLEM_RESPONSES[s] for s in (400, 403, 404)}
 AUDITORS = ("auditor", "admin")
 ENTRIES_PAGE = 1000
+# A position the store can hold (a signed 64-bit integer); a larger one is a 422 naming the parameter.
+MAX_POSITION = 2**63 - 1
 
 
 def b64(hashes: list[bytes]) -> list[str]:
@@ -33,7 +35,8 @@ def _size(log: VerifiableLog, size: int, field: str) -> int:
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse, responses=responses)
-def checkpoint(request: Request, who: Who, size: Annotated[int | None, Query(ge=1)] = None) -> PlainTextResponse:
+def checkpoint(request: Request, who: Who,
+               size: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None) -> PlainTextResponse:
     """The latest signed checkpoint (C2SP signed note), or the kept one of `size`."""
     allow(who, AUDITORS, "read the log's checkpoints")
     log = log_of(request)
@@ -51,8 +54,8 @@ def key(request: Request, who: Who) -> PlainTextResponse:
 
 
 @router.get("/proof/inclusion", responses=responses)
-def inclusion(request: Request, who: Who, index: Annotated[int, Query(ge=0)],
-              size: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+def inclusion(request: Request, who: Who, index: Annotated[int, Query(ge=0, le=MAX_POSITION)],
+              size: Annotated[int, Query(ge=1, le=MAX_POSITION)]) -> dict[str, Any]:
     """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
     allow(who, AUDITORS, "read log proofs")
     log = log_of(request)
@@ -63,8 +66,8 @@ def inclusion(request: Request, who: Who, index: Annotated[int, Query(ge=0)],
 
 
 @router.get("/proof/consistency", responses=responses)
-def consistency(request: Request, who: Who, from_: Annotated[int, Query(alias="from", ge=1)],
-                to: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+def consistency(request: Request, who: Who, from_: Annotated[int, Query(alias="from", ge=1, le=MAX_POSITION)],
+                to: Annotated[int, Query(ge=1, le=MAX_POSITION)]) -> dict[str, Any]:
     """RFC 9162 consistency proof between the trees of `from` and `to` leaves."""
     allow(who, AUDITORS, "read log proofs")
     log = log_of(request)
@@ -75,8 +78,8 @@ def consistency(request: Request, who: Who, from_: Annotated[int, Query(alias="f
 
 
 @router.get("/entries", responses=responses)
-def entries(request: Request, who: Who, start: Annotated[int, Query(ge=0)],
-            end: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+def entries(request: Request, who: Who, start: Annotated[int, Query(ge=0, le=MAX_POSITION)],
+            end: Annotated[int, Query(ge=1, le=MAX_POSITION)]) -> dict[str, Any]:
     """Leaf bytes of leaves [start, end), at most 1,000 (unscoped auditors and admins: they hold
     personal data)."""
     allow(who, AUDITORS, "read log entries")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api import problems
 from api.http.deps import BUREAU, READERS, WRITERS, TheLedger, Who, allow, person_readable
 from api.schemas import (
-    CategoriesOut, ClaimsYear, ClaimsYearOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, Departure,
-    DepartureOut, HistoryOut, IdentityChange, Moment,
+    CategoriesOut, ClaimsYear, ClaimsYearOut, Correction, CorrectionOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, Departure,
+    DepartureOut, HistoryOut, IdentityChange, IdentityRetraction, Moment,
     PersonOut, RegisterPerson,
 )
 from api.services.log import proven_events
@@ -18,6 +18,9 @@ from api.services.persons import history_row, person_out
 from api.state import log_of
 from domain.categories import chinese_name
 from domain.dates import china_date
+from domain.idnumber import mask
+from domain.ledger import Ledger
+from domain.person import Person
 
 router = APIRouter()
 responses = problems.PROBLEM_RESPONSES
@@ -34,6 +37,21 @@ def register(body: RegisterPerson, who: Who, ledger: TheLedger, response: Respon
     return person_out(person)
 
 
+@router.post("/v1/persons/{id_number}/corrections", status_code=201, response_model=CorrectionOut, tags=["writes"],
+             responses={s: responses[s] for s in (403, 404, 413)})
+def correction(id_number: str, body: Correction, who: Who, ledger: TheLedger,
+               document_type: str = "resident_id") -> dict[str, Any]:
+    """Correct a registration (bureau): a name, a village, a 落户 date, a newborn's parents. The
+    original stays in the history; the correction names it. A newborn's fee waiver is decided again."""
+    allow(who, BUREAU, "correct registrations")
+    person = ledger.correct_registration(who.actor, id_number=id_number, document_type=document_type,
+                                         **body.model_dump())
+    return {**person_out(person), "hukou_registered_on": person.hukou_registered_on,
+            "mother_id_number": mask(person.mother_id_number) if person.mother_id_number else None,
+            "father_id_number": mask(person.father_id_number) if person.father_id_number else None,
+            "enrollments": [ledger.coverage_of(person, y).to_api() for y in sorted(person.enrollments)]}
+
+
 @router.post("/v1/persons/{id_number}/identities", status_code=201, response_model=CategoriesOut, tags=["writes"],
              responses={s: responses[s] for s in (403, 404, 409, 413)})
 def identities(id_number: str, body: IdentityChange, who: Who, ledger: TheLedger,
@@ -41,6 +59,21 @@ def identities(id_number: str, body: IdentityChange, who: Who, ledger: TheLedger
     """Certify or end an identity category (bureau)."""
     allow(who, BUREAU, "change identity categories")
     person = ledger.change_identity(who.actor, id_number=id_number, document_type=document_type, **body.model_dump())
+    return _categories(ledger, person)
+
+
+@router.post("/v1/persons/{id_number}/identities/retraction", status_code=201, response_model=CategoriesOut,
+             tags=["writes"], responses={s: responses[s] for s in (403, 404, 409, 413)})
+def identity_retraction(id_number: str, body: IdentityRetraction, who: Who, ledger: TheLedger,
+                        document_type: str = "resident_id") -> dict[str, Any]:
+    """Retract a certification recorded in error (bureau): the category was never held, and the
+    subsidy or fee waiver decided on it is decided again."""
+    allow(who, BUREAU, "correct identity categories")
+    person = ledger.retract_identity(who.actor, id_number=id_number, document_type=document_type, **body.model_dump())
+    return _categories(ledger, person)
+
+
+def _categories(ledger: Ledger, person: Person) -> dict[str, Any]:
     today = china_date(ledger.clock())
     held = [s for s in person.categories if s.ended_on is None or s.ended_on > today]
     return {"id_number": person.id_number, "categories": [
