@@ -40,6 +40,7 @@ class CoverageView:
     covered_through: str | None = None  # not enrolled, covered through another's enrollment (the mother's)
     # Enrolled late in its own right, a baby was covered through its mother before that (first, last
     # day); from its own enrollment to its own cover, no sentence says (undetermined days).
+    fee_waived: str | None = None  # why nothing is payable: 004's newborn fee waiver
     through_mother: tuple[date, date] | None = None
     unsettled_days: tuple[date, date] | None = None
     refund_fen: int = 0
@@ -85,6 +86,8 @@ class CoverageView:
             return "undetermined"
         if day is not None:
             return "covered" if self.covered_on(day) else "not_covered"
+        if self.status == "cancelled":
+            return "not_covered"  # its cover, if it had any, has ended: benefit_start and benefit_end say when
         return "covered" if self.benefit_start is not None else "not_covered"
 
     def covered_answer(self, day: date) -> bool | None:
@@ -260,7 +263,7 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
     owed_unknown = (subsidy.undetermined if subsidy is not None and not e.fee_waived else None) \
         or e.fee_waiver_undetermined
     if e.fee_waived:
-        view.payable_fen = 0
+        view.payable_fen, view.fee_waived = 0, e.fee_waived
     elif owed_unknown:
         # At most this: what is unknown (a subsidy set elsewhere, a waiver) may lower it, never raise it.
         known = subsidy if subsidy is not None and not subsidy.undetermined else None
@@ -342,6 +345,8 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
         else:
             view.benefit_start = view.benefit_end = None
         if explain:
+            if view.benefit_start is not None:
+                lines.append(f"covered from {view.benefit_start} to {view.benefit_end}, when the cancellation ended it")
             lines.append(f"cancelled ({c.reason}) from {c.effective_on}: {c.refund_rule}")
     if on is not None and explain:
         lines.append(f"on {on}: {view.coverage_status(on).replace('_', ' ')}")

@@ -22,7 +22,8 @@ COLLECTION_COLUMNS = ["day", "channel", "collection_point", "payments", "amount"
 UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories", "enrollment"]
 PAYABLE_COLUMNS = ["village", "village_name", "id_number", "name", "tier", "cohort", "contribution", "subsidy_mark",
                    "subsidy", "subsidy_category", "subsidy_category_name", "funder", "funder_name",
-                   "individual_payable", "paid", "outstanding", "status", "payable_undetermined"]
+                   "individual_payable", "paid", "outstanding", "status", "payable_undetermined", "fee_waiver_mark",
+                   "fee_waiver"]
 
 
 def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
@@ -90,7 +91,9 @@ def payable_row(person: Person, view: CoverageView) -> dict[str, Any]:
             "subsidy_category": s.category if s else "", "subsidy_category_name": chinese_name(s.category) if s else "",
             "funder": s.funder if s else "", "funder_name": funders.get(s.funder, s.funder) if s else "",
             "individual_payable": yuan(view.payable_fen), "paid": yuan(view.paid_fen),
-            "outstanding": yuan(view.outstanding_fen), "status": view.status, "payable_undetermined": owed_unknown}
+            "outstanding": yuan(view.outstanding_fen), "status": view.status, "payable_undetermined": owed_unknown,
+            # 免缴标识: nothing is payable because the contribution is waived, not because of a subsidy.
+            "fee_waiver_mark": 1 if view.fee_waived else 0, "fee_waiver": view.fee_waived or ""}
 
 
 def payable_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
@@ -105,6 +108,7 @@ def payable_report(source: Source, region: str, year: int, on: date) -> dict[str
     rows.sort(key=lambda r: (r["village"], r["id_number"]))
     total = {c: "" for c in PAYABLE_COLUMNS} | {"village": "total"} | {k: yuan(v) for k, v in fen.items()}
     total["subsidy_mark"] = sum(r["subsidy_mark"] for r in rows)  # the subsidised persons
+    total["fee_waiver_mark"] = sum(r["fee_waiver_mark"] for r in rows)  # the waived newborns
     undetermined = sum(1 for r in rows if r["payable_undetermined"])
     warnings = [f"{undetermined} person(s) owe an amount the notice leaves undetermined: collect at most the payable"
                 " shown, and settle the rest when the rule is known"] if undetermined else []

@@ -238,6 +238,11 @@ def test_a_death_keeps_the_subsidy_spent_and_takes_the_person_off_the_roll(api):
     assert r.status_code == 201, r.text
     ended = r.json()["enrollments_ended"]
     assert [(e["year"], e["refund"]) for e in ended] == [(2021, "0.00")]
+    # Ended, the year never reads "covered": its benefit period says until when it was.
+    answer = coverage(api, idn, 2021)
+    assert (answer["status"], answer["coverage_status"], answer["benefit_end"]) == ("cancelled", "not_covered",
+                                                                                  "2021-03-10")
+    assert coverage(api, idn, 2021, on="2021-03-10")["covered_on"] is True
     written = event_count(api.ledger)
     retry = api.post(f"/v1/persons/{idn}/departure",
                      json={"reason": "death", "left_on": "2021-03-10", "source": "户籍注销 2021-03-12"}, headers=bureau)
@@ -341,6 +346,12 @@ def test_the_waiver_is_decided_again_when_the_birth_is_certified(api):
     auditor = h(api, "auditor")
     params = {"region": "532301", "year": 2021, "as_of": "2021-12-31"}
     assert api.get("/v1/reports/subsidies", params=params, headers=auditor).json()["total"]["persons"] == 0
+    listed = api.get("/v1/reports/payable", params=params, headers=auditor).json()
+    row = next(r for r in listed["rows"] if r["id_number"] == baby)
+    assert (row["fee_waiver_mark"], row["subsidy_mark"], row["individual_payable"]) == (1, 0, "0.00")
+    assert "不用缴费" in row["fee_waiver"] and listed["total"]["fee_waiver_mark"] == 1
+    parent_row = next(r for r in listed["rows"] if r["id_number"] == mother)
+    assert parent_row["fee_waiver_mark"] == 0
 
 
 def test_a_parents_payment_decides_the_waiver_again(api):
