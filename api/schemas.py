@@ -130,6 +130,8 @@ class Enroll(Strict):
     cohort: Literal["resident", "student", "newborn", "graduate", "veteran"] = Field(
         "resident", description="graduate (大学毕业生) and veteran (退伍军人) pay as residents")
     enrolled_on: Day | None = Field(None, description="default: today")
+    school: StrictStr | None = Field(None, description="a student's school (高校), where the policy's student price"
+                                                      " requires it")
 
 
 class Pay(Strict):

@@ -97,6 +97,7 @@ class Enrolled(Event, frozen=True, kw_only=True):
     policy_id: str
     fee_waived: str | None = None  # why nothing is payable (004's newborns of enrolled parents)
     fee_waiver_undetermined: str | None = None  # a waiver may apply, but a condition is not known
+    school: str | None = None  # a student's school (高校), where the student price requires one
 
 
 class FeeWaiverDecided(Event, frozen=True, kw_only=True):

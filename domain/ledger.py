@@ -34,7 +34,9 @@ from domain.person import Person, claim_id, fold, person_id
 from domain.policy import find_policy, policy_by_id, served_from
 from domain.regions import validate_village_code
 from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, within_season
-from domain.rules import check_payment_date, check_repair, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel
+from domain.rules import (
+    check_payment_date, check_repair, check_student, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel,
+)
 from domain.policy_load import install_from
 from domain.store import open_store, storage_env
 from domain.text import clean_text, optional_text
@@ -572,8 +574,10 @@ class Ledger:
         cohort: str = "resident",
         enrolled_on: date | None = None,
         document_type: str = "resident_id",
+        school: str | None = None,
     ) -> tuple[Person, str]:
         """参保 for a coverage year. Returns the person and "created", "unchanged" or "tier_changed"."""
+        school = optional_text(school, "school")
         if not isinstance(year, int) or not 2000 <= year <= 2100:
             raise InvalidInput("must be a coverage year such as 2021", "year", "year")
         if cohort not in COHORTS:
@@ -596,6 +600,8 @@ class Ledger:
                 raise RefusedByRule(
                     f"born on {person.birth_date}: not a newborn for coverage year {year}{only}", "cohort", "newborn_age"
                 )
+            if cohort == "student":
+                check_student(policy, person.birth_date, school)
             if person.left is not None and person.left.left_on < coverage_bounds(policy, cohort)[1]:
                 left = person.left
                 raise Conflict(f"the person left the roll ({left.reason}) on {left.left_on} ({left.source}):"
@@ -636,6 +642,7 @@ class Ledger:
                 cohort=cohort,
                 enrolled_on=day,
                 policy_id=policy.id,
+                school=school if cohort == "student" else None,
                 fee_waived=waived,
                 fee_waiver_undetermined=waiver_unknown,
             )

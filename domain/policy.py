@@ -41,8 +41,18 @@ class Tier(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class StudentYear(msgspec.Struct, forbid_unknown_fields=True):
+    """The academic year a student's price is for (学年度). Where a notice prices it but states no
+    benefit dates, using it as the benefit period is an inference, and `source` says so."""
+
     start: date
     end: date
+    source: str = "inferred: the notice prices the 学年度 and states no benefit dates for students"
+    # Who the student price is for (在綦高校大学生), and what the enrollment must show: the school
+    # ("school"), and an age below which nobody is of the group (`min_age` on `start`).
+    who: str = "students"
+    proof: Literal["none", "school"] = "none"
+    min_age: int | None = None
+    min_age_source: str = ""
 
 
 class Collection(msgspec.Struct, forbid_unknown_fields=True):

@@ -211,9 +211,6 @@ class Benefit:
 NO_HISTORY = History((), (), None)
 
 
-# Where a policy does not say when its window opens (000 Qianjiang states no dates), payments are
-# taken from 1 September of the year before: no notice here opens its window earlier.
-EARLIEST_OPENING = (9, 1)
 
 
 def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
@@ -226,7 +223,9 @@ def payment_season(policy: Policy, cohort: str) -> tuple[date, date]:
 @lru_cache(maxsize=1024)
 def _payment_season(policy_id: str, cohort: str) -> tuple[date, date]:
     policy = policy_by_id(policy_id)  # the version in force: a payment is taken now
-    first = policy.collection.opens or date(policy.year - 1, *EARLIEST_OPENING)
+    # Where a policy does not say when its window opens (000 Qianjiang states no dates), no opening
+    # is invented: a payment may be dated from 1 January of the year before, as an enrollment may.
+    first = policy.collection.opens or date(policy.year - 1, 1, 1)
     start, end, _ = coverage_bounds(policy, cohort)
     # Never earlier than the coverage year's end: a student's academic-year end is inferred, not
     # stated (SPEC, 003), and an inferred date must not refuse a payment.
@@ -241,10 +240,26 @@ def _payment_season(policy_id: str, cohort: str) -> tuple[date, date]:
 _FORGET.append(_payment_season.cache_clear)
 
 
+def check_student(policy: Policy, birth_date: date, school: str | None) -> None:
+    """The student price is for the policy's group alone (003: 「在綦高校大学生」; 中小学生 are residents)."""
+    sy = policy.student_year
+    if sy is None:
+        return
+    if sy.min_age is not None:
+        age = sy.start.year - birth_date.year - ((sy.start.month, sy.start.day) < (birth_date.month, birth_date.day))
+        if age < sy.min_age:
+            raise RefusedByRule(
+                f"born on {birth_date}, {age} on {sy.start}: not of {sy.who}, whom the student price is for"
+                f" ({sy.min_age_source}); a pupil (中小学生) enrolls as a resident", "cohort", "student_age")
+    if sy.proof == "school" and school is None:
+        raise RefusedByRule(f"the student price is for {sy.who}: name the school (高校) the student attends",
+                            "school", "student_school")
+
+
 def coverage_bounds(policy: Policy, cohort: str) -> tuple[date, date, str]:
     if cohort == "student" and policy.student_year is not None:
         sy = policy.student_year
-        return sy.start, sy.end, f"the academic year {sy.start}..{sy.end}"
+        return sy.start, sy.end, f"the academic year {sy.start}..{sy.end} ({sy.source})"
     start, end = date(policy.year, 1, 1), date(policy.year, 12, 31)
     return start, end, f"the coverage year {start}..{end}"
 

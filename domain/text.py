@@ -31,6 +31,7 @@ LIMITS = {
     "evidence": 200,
     "file_name": 200,
     "notice_number": 100,
+    "school": 100,
 }
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _NAMES = {"Cc": "a control character", "Cf": "an invisible formatting character", "Cs": "a broken character",

@@ -350,7 +350,7 @@ def test_a_change_of_cohort_within_the_year_is_refused_clearly_not_answered_unch
     from test_api import assert_problem
 
     register(api, id_number=ADULT_D)
-    assert enroll(api, ADULT_D, cohort="student").status_code == 201
+    assert enroll(api, ADULT_D, cohort="student", school="某高校").status_code == 201
     body = assert_problem(enroll(api, ADULT_D, cohort="resident"), 409, "cohort")
     assert "already enrolled for 2021 as student" in body["detail"]
 

@@ -538,7 +538,7 @@ def test_a_student_paying_after_the_academic_year_is_not_refused_on_an_inferred_
     """Qijiang prices students by the academic year 2020-09..2021-08 but states no benefit dates for
     them: the season for a payment runs to the coverage year's end, not to an inferred date."""
     idn, _ = register(api, born=date(2001, 3, 3))
-    assert enroll(api, idn, cohort="student", enrolled_on="2020-11-05").status_code == 201
+    assert enroll(api, idn, cohort="student", enrolled_on="2020-11-05", school="某高校").status_code == 201
     r = pay(api, idn, key="late-student", amount="10.00", paid_at="2021-10-19T10:00:00+08:00")
     assert r.status_code == 201, r.text
     refused(api, pay(api, idn, key="after-year", amount="10.00", paid_at="2022-01-02T10:00:00+08:00"), 422, "paid_at",

@@ -469,3 +469,41 @@ def test_a_babys_late_own_enrollment_keeps_the_cover_it_had_through_its_mother(a
     gap = coverage(api, baby, 2021, on=(start - (start - date(2021, 7, 1)) / 2).isoformat())
     assert (gap["coverage_status"], gap["covered_on"]) == ("undetermined", None), gap
     assert coverage(api, baby, 2021, on=start.isoformat())["covered_on"] is True
+
+
+# -- inferred dates are marked so, and none is invented (SPEC: 000 states no dates) ---------------
+
+
+def test_qianjiang_takes_a_payment_before_september_and_names_its_inferred_window(api):
+    idn = register(api, "500114001001", date(1980, 8, 8))
+    enroll(api, idn, 2021, "2020-08-15")
+    view = pay(api, idn, 2021, "280.00", "2020-08-20T10:00:00+08:00", "b3-aug")["enrollment"]
+    assert view["benefit_start"] == "2021-01-01", view
+    assert any("inferred from 003" in line for line in view["explanation"]), view["explanation"]
+    assert not any("before" in line and "window opens" in line for line in view["explanation"])
+
+
+def test_a_students_academic_year_is_marked_inferred(api):
+    """000 and 003 price 「2020年9月—2021年8月学年度」 and state no benefit dates for students."""
+    for village in ("500114001001", "500110001001"):
+        idn = register(api, village, date(2001, 3, 3))
+        enroll(api, idn, 2021, "2020-11-05", cohort="student", school="某高校")
+        view = pay(api, idn, 2021, "250.00", "2020-11-06T10:00:00+08:00", f"b2-{village}")["enrollment"]
+        assert any("academic year" in line and "inferred" in line for line in view["explanation"]), view["explanation"]
+
+
+def test_the_student_price_is_for_university_students_only(api):
+    """003 三（一）「在綦高校大学生…一档250元/人」; 中小学生 are residents at 280 (二 lists them apart)."""
+    child = register(api, "500110001001", date(2015, 5, 5))
+    undergraduate = register(api, "500110001001", date(2001, 3, 3))
+    before = event_count(api.ledger)
+    for idn, body, field, rule in ((child, {"school": "某高校"}, "cohort", "student_age"),
+                                   (undergraduate, {}, "school", "student_school"),
+                                   (undergraduate, {"school": "  "}, "school", "")):
+        r = api.post("/v1/enrollments", json={"id_number": idn, "year": 2021, "tier": 1, "enrolled_on": "2020-11-05",
+                                              "cohort": "student", **body}, headers=h(api))
+        assert r.status_code in (400, 422) and field in r.text and rule in r.text, r.text
+    assert event_count(api.ledger) == before
+    assert enroll(api, child, 2021, "2020-11-05")["contribution"] == "280.00"  # a pupil pays as a resident
+    view = enroll(api, undergraduate, 2021, "2020-11-05", cohort="student", school="某高校")
+    assert view["contribution"] == "250.00"

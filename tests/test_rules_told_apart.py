@@ -60,7 +60,7 @@ def test_a_percentage_subsidy_is_of_the_residents_tier_not_the_student_price(api
     the 250.00 student price, 125.00): the student owes 250.00 - 140.00 = 110.00."""
     register(api, id_number=STUDENT, born=None)
     certify(api, STUDENT, "poverty_consolidated")
-    assert enroll(api, STUDENT, cohort="student").status_code == 201
+    assert enroll(api, STUDENT, cohort="student", school="某高校").status_code == 201
     body = coverage(api, STUDENT)
     assert (body["contribution"], body["subsidy"]["amount"], body["individual_payable"]) == ("250.00", "140.00", "110.00")
 

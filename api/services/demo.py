@@ -23,7 +23,9 @@ from domain.rules import decide_subsidy
 from domain.regions import DATA_DIR
 
 YEAR = 2021
-# Qianjiang states no window; the ledger takes its payments from 1 September (rules.payment_season).
+# The demo's students attend Qianjiang's own 高校 (the student price is for 在黔高校大学生 only).
+DEMO_SCHOOL = "重庆旅游职业学院"
+# Qianjiang states no window opening: the demo begins its season on 1 September (a demo choice).
 WINDOW_OPENS = date(YEAR - 1, 9, 1)
 TOWNSHIP_TABLE = DATA_DIR / "targets_qianjiang_2021.csv"
 
@@ -200,7 +202,8 @@ def record(ledger: Ledger, p: PlannedPerson) -> None:
         )
     if p.enroll_on is None:
         return
-    ledger.enroll(clerk, id_number=p.id_number, year=YEAR, tier=p.tier, cohort=p.cohort, enrolled_on=p.enroll_on)
+    ledger.enroll(clerk, id_number=p.id_number, year=YEAR, tier=p.tier, cohort=p.cohort, enrolled_on=p.enroll_on,
+                  school=DEMO_SCHOOL if p.cohort == "student" else None)
     # Amounts follow from what is payable (stable), so a second run replays the same requests.
     payable = _planned_payable(ledger, p)
     paid = 0
