@@ -61,6 +61,11 @@ class CoverageView:
             self.status == "paid" or (self.status == "cancelled" and self.benefit_start is not None))
 
     @property
+    def owed_unknown(self) -> bool:
+        """Undetermined because what is owed is not known (not yet paid), rather than when cover starts."""
+        return self.undetermined is not None and self.undetermined.startswith(OWED_UNKNOWN)
+
+    @property
     def outstanding_fen(self) -> int:
         return max(self.payable_fen - self.paid_fen, 0)
 

@@ -3,8 +3,10 @@ assisted persons and assisted enrolled, as of a date and as known at a time.
 
 Every rate, and `assisted_enrolled`, counts persons enrolled and paid (参保缴费, SPEC Decision 14):
 the notices' 参保率 and their 100% targets are of people who paid (or are subsidised in full).
-`enrolled_unpaid` stands beside them; `undetermined` counts paid persons whose benefit start no
-rule settles (Decision 12), never counted as not covered."""
+`enrolled_unpaid` stands beside them; `undetermined` counts the persons no rule settles, never
+counted as not covered, in two kinds: `coverage_undetermined`, paid persons whose benefit start no
+rule settles (Decision 12), and `payable_undetermined`, persons not yet paid whose amount owed is
+unknown (a subsidy set by other rules, a newborn's waiver waiting for a fact)."""
 
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ from domain.regions import name_of
 from projections.reference import TargetTable, child_regions, target_tables
 
 COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "enrolled_unpaid", "covered",
-           "undetermined", "assisted", "assisted_enrolled", "rate_of_population", "rate_of_target", "below_target",
+           "undetermined", "coverage_undetermined", "payable_undetermined", "assisted", "assisted_enrolled", "rate_of_population", "rate_of_target", "below_target",
            "assisted_below_target"]
-COUNTS = ["enrolled", "paid", "covered", "undetermined", "assisted", "assisted_enrolled"]
+COUNTS = ["enrolled", "paid", "covered", "undetermined", "payable_undetermined", "assisted", "assisted_enrolled"]
 
 
 class Source(Protocol):
@@ -90,11 +92,12 @@ def enrollment_report(source: Source, region: str, year: int, on: date,
         c = counts.get(code, Counter())
         rows.append({"region": code, "name": name, "population": population, "target": target,
                      **{k: c[k] for k in COUNTS}, "enrolled_unpaid": c["enrolled"] - c["paid"],
+                     "coverage_undetermined": c["undetermined"] - c["payable_undetermined"],
                      "rate_of_population": rate(c["paid"], population), "rate_of_target": rate(c["paid"], target)})
     total_population = sum(r["population"] or 0 for r in rows) if figures else None
     total_target = sum(r["target"] or 0 for r in rows) if figures else None
     total = {"region": region, "name": name_of(region), "population": total_population, "target": total_target,
-             **{k: sum(r[k] for r in rows) for k in (*COUNTS, "enrolled_unpaid")}}
+             **{k: sum(r[k] for r in rows) for k in (*COUNTS, "enrolled_unpaid", "coverage_undetermined")}}
     total["rate_of_population"] = rate(total["paid"], total_population)
     total["rate_of_target"] = rate(total["paid"], total_target)
     targets = _targets(region, year)

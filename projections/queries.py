@@ -29,7 +29,7 @@ from projections.viewstore import LEFT_OF_ROOT, ViewStore
 # Grouped by the categories held too, which the village's policy tells assisted or not.
 _FIGURES = ("sum(enrolled), sum(paid),"
             " sum(CASE WHEN benefit_start > 0 AND benefit_start <= ? AND benefit_end >= ? THEN 1 ELSE 0 END),"
-            " sum(undetermined), count(*)")
+            " sum(undetermined), sum(owed_unknown), count(*)")
 
 
 class ViewSource:
@@ -92,7 +92,7 @@ class ViewSource:
         """Per child region, the figures of groups of (year, village, categories): assisted by the
         village's policy (its 100% groups), a person-level row existing only while a category is held."""
         counts: dict[str, Counter[str]] = {}
-        for y, village, categories, enrolled, paid, covered, undetermined, n in groups:
+        for y, village, categories, enrolled, paid, covered, undetermined, owed_unknown, n in groups:
             assisted = is_assisted(village, year, categories)
             if y == ASSISTED:
                 if assisted:
@@ -100,13 +100,14 @@ class ViewSource:
             else:
                 counts.setdefault(village[:width], Counter()).update(
                     enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
+                    payable_undetermined=int(owed_unknown),
                     assisted_enrolled=int(paid) if assisted else 0)
         return counts
 
     def _believed_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         d = on.toordinal()
         rows, params = self._believed(
-            self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined",
+            self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined, owed_unknown",
             (year, ASSISTED), region, on)
         sql = (f"SELECT year, region, categories, {_FIGURES}"
                f" FROM ({rows}) AS believed GROUP BY year, region, categories")

@@ -52,13 +52,13 @@ _TEXT = {"elsewhere", "region", "categories", "funder", "funder_name", "category
 # of versions corrections have added (measured: bench/RESULTS.md).
 COVERED = {
     "person_rows": ["eff_lo", "eff_hi", "region", "enrolled", "paid", "benefit_start", "benefit_end", "categories",
-                    "undetermined"],
+                    "undetermined", "owed_unknown"],
     "payment_rows": ["eff_lo", "eff_hi", "region", "day", "channel", "collection_point", "amount_fen", "receipt_no"],
 }
 
 
 # The person rows' latest facts: a table without one of them is of an older shape.
-SHAPE_COLUMNS = ("undetermined", "elsewhere")
+SHAPE_COLUMNS = ("undetermined", "elsewhere", "owed_unknown")
 
 LEFT_OF_ROOT = f"node < {ROOT}"  # the closed rows' index condition, which its queries repeat word for word
 
@@ -96,7 +96,8 @@ def _table_sql(table: str, columns: list[str], postgres: bool) -> list[str]:
 # What the enrollment report reads of the current belief (the open rows, all filed at the root),
 # in region order: its counts per village then stream out of the index without a sort, half the
 # time of the same counts through the interval-tree index at full Qianjiang scale (530 -> 270 ms).
-OPEN_COVERED = ["eff_lo", "eff_hi", "enrolled", "paid", "benefit_start", "benefit_end", "categories", "undetermined"]
+OPEN_COVERED = ["eff_lo", "eff_hi", "enrolled", "paid", "benefit_start", "benefit_end", "categories", "undetermined",
+                "owed_unknown"]
 
 
 def open_index(postgres: bool) -> str:
