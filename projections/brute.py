@@ -16,6 +16,7 @@ from domain.idnumber import mask
 from domain.person import Person
 from domain.policy import policy_by_id
 from projections.assisted import is_assisted
+from projections.enrollment import awaiting_amount
 
 
 class PeopleSource:
@@ -43,10 +44,11 @@ class PeopleSource:
         return counts
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
-        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         names: dict[str, str] = {}
         for person in self._in(region):
             view = enrollment_view(person, year, on)
+            awaiting_amount(groups, names, person, view)
             if not view.subsidy_spent:
                 continue
             # Funder codes repeat across regions with different departments: name them from the policy.

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from domain.coverage import CoverageView
 from domain.errors import LedgerError
 from domain.person import Person
-from domain.policy import Targets, find_policy
+from domain.policy import Targets, find_policy, policy_by_id
 from domain.regions import name_of
 from projections.reference import TargetTable, child_regions, target_tables
 
@@ -37,6 +37,20 @@ class Source(Protocol):
     def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]: ...
     def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]: ...
     def payable(self, region: str, year: int, on: date) -> Iterable[tuple[Person, CoverageView]]: ...
+
+
+def awaiting_amount(groups: dict[tuple[str, str], list[int]], names: dict[str, str], person: Person,
+                    view: CoverageView) -> None:
+    """Count an enrolled, unpaid person under a subsidy whose amount is undetermined (据实) in its
+    funder's group, apart from what is spent. Both sources call it on the same fold."""
+    if not (view.enrolled and view.owed_unknown):
+        return
+    granted = person.enrollments[view.year].subsidy
+    if granted is None or not granted.undetermined or not granted.funder:
+        return
+    names.setdefault(granted.funder, policy_by_id(view.policy).funders.get(granted.funder, granted.funder)
+                     if view.policy else granted.funder)
+    groups[(granted.funder, granted.category)][2] += 1
 
 
 def rate(part: int, whole: int | None) -> str | None:

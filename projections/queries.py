@@ -21,6 +21,7 @@ from domain.person import Person, fold
 from domain.store import EventStore
 from projections.intervals import OPEN, ROOT, micros, path
 from projections.assisted import is_assisted
+from projections.enrollment import awaiting_amount
 from projections.rows import ASSISTED, held_elsewhere
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
@@ -140,14 +141,27 @@ class ViewSource:
         # A row no longer enrolled carries one only where its cover had begun (CoverageView.subsidy_spent).
         sql = (f"SELECT funder, funder_name, category, count(*), sum(subsidy_fen) FROM ({rows}) AS believed"
                " WHERE (paid = 1 OR enrolled = 0) AND category <> '' GROUP BY funder, funder_name, category")
-        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         names: dict[str, str] = {}
         for funder, name, category, n, fen in self.views.query(sql, params):
             names[funder] = name
             entry = groups[(funder, category)]
             entry[0] += int(n)
             entry[1] += int(fen)
+        for person, view in self._folded(region, year, on, "owed_unknown = 1"):
+            awaiting_amount(groups, names, person, view)
         return groups, names
+
+    def _folded(self, region: str, year: int, on: date, where: str) -> Iterator[tuple[Person, CoverageView]]:
+        """The persons whose believed row meets `where`, folded from their events (read in pages of
+        1,000 streams): for what the rows do not hold."""
+        assert self.store is not None, "this report reads the persons' events"
+        rows, params = self._believed(self.views.person_rows, "person, enrolled, owed_unknown", (year,), region, on)
+        persons = [UUID(str(p)) for p, in self.views.query(f"SELECT person FROM ({rows}) AS r WHERE {where}", params)]
+        for start in range(0, len(persons), 1000):
+            for pid, events in self.store.select_streams(persons[start:start + 1000]).items():
+                person = fold(pid, events, on=on, known_at=self.known_at)
+                yield person, enrollment_view(person, year, on, explain=False)
 
     def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
         rows, params = self._believed(self.views.payment_rows, "day, channel, collection_point, amount_fen, receipt_no",
@@ -185,12 +199,6 @@ class ViewSource:
         """Each enrollment not cancelled on D: the rows choose the persons, and their events, read in
         pages of 1,000 streams, give the figures by the same fold as the coverage answer (the
         export carries full identity numbers, which the rows do not hold)."""
-        assert self.store is not None, "the payable list reads the persons' events"
-        rows, params = self._believed(self.views.person_rows, "person, enrolled", (year,), region, on)
-        persons = [UUID(str(p)) for p, in self.views.query(f"SELECT person FROM ({rows}) AS r WHERE enrolled = 1", params)]
-        for start in range(0, len(persons), 1000):
-            for pid, events in self.store.select_streams(persons[start:start + 1000]).items():
-                person = fold(pid, events, on=on, known_at=self.known_at)
-                view = enrollment_view(person, year, on, explain=False)
-                if view.enrolled:
-                    yield person, view
+        for person, view in self._folded(region, year, on, "enrolled = 1"):
+            if view.enrolled:
+                yield person, view

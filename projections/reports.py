@@ -17,7 +17,8 @@ from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
 from projections.enrollment import Source, enrollment_report
 from projections.reference import region_name
 
-SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount"]
+SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount",
+                   "persons_amount_undetermined"]
 COLLECTION_COLUMNS = ["day", "channel", "collection_point", "payments", "amount", "cash_receipts"]
 UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories", "enrollment"]
 PAYABLE_COLUMNS = ["village", "village_name", "id_number", "name", "tier", "cohort", "contribution", "subsidy_mark",
@@ -27,16 +28,23 @@ PAYABLE_COLUMNS = ["village", "village_name", "id_number", "name", "tier", "coho
 
 
 def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
-    """Persons and amounts per funder and category, for enrollments not cancelled on the date."""
+    """Persons and amounts per funder and category, for enrollments not cancelled on the date; and
+    the persons a funder will pay for whose amount the notice leaves to other rules (据实), enrolled
+    and not yet paid: counted apart, never as 0.00 spent."""
     groups, funders = source.subsidy_groups(region, year, on)
     rows = [
         {"funder": f, "funder_name": funders.get(f, f), "category": c, "category_name": chinese_name(c),
-         "persons": n, "amount": yuan(fen)}
-        for (f, c), (n, fen) in sorted(groups.items())
+         "persons": n, "amount": yuan(fen), "persons_amount_undetermined": waiting}
+        for (f, c), (n, fen, waiting) in sorted(groups.items())
     ]
     total = {"funder": "total", "funder_name": "", "category": "", "category_name": "",
-             "persons": sum(n for n, _ in groups.values()), "amount": yuan(sum(fen for _, fen in groups.values()))}
-    return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total, "warnings": []}
+             "persons": sum(g[0] for g in groups.values()), "amount": yuan(sum(g[1] for g in groups.values())),
+             "persons_amount_undetermined": sum(g[2] for g in groups.values())}
+    waiting = total["persons_amount_undetermined"]
+    warnings = [f"{waiting} person(s) enrolled under a subsidy whose amount the notice leaves to other rules:"
+                " the funder will pay for them once it is set"] if waiting else []
+    return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total,
+            "warnings": warnings}
 
 
 def collections_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:

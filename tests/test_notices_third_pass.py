@@ -525,3 +525,19 @@ def test_the_enrollment_report_tells_cover_undetermined_from_amount_undetermined
     csv = api.get("/v1/reports/enrollment", params={"region": "532301", "year": 2021, "as_of": "2021-12-31",
                                                     "format": "csv"}, headers=h(api, "auditor")).text
     assert "coverage_undetermined" in csv.splitlines()[0] and "payable_undetermined" in csv.splitlines()[0]
+
+
+def test_the_subsidies_report_counts_whom_a_funder_will_pay_for_before_the_amount_is_set(api):
+    """004 六（二）5 「根据政策据实进行补助」: the health commission pays for 农村独生子女 at an amount other
+    rules set. Enrolled and not yet paid, such a person is counted for that funder, apart from what
+    is spent, never as 0.00 spent."""
+    idn = register(api, CHUXIONG, date(1970, 7, 7))
+    certify(api, idn, "fp_rural_one_child", "2020-01-01")
+    view = enroll(api, idn, 2021, "2020-10-01")
+    assert view["coverage_status"] == "undetermined" and view["subsidy"] is None, view
+    body = api.get("/v1/reports/subsidies", params={"region": "532301", "year": 2021, "as_of": "2021-12-31"},
+                   headers=h(api, "auditor")).json()
+    row = next(r for r in body["rows"] if r["category"] == "fp_rural_one_child")
+    assert (row["funder"], row["persons"], row["amount"], row["persons_amount_undetermined"]) == (
+        "health_commission", 0, "0.00", 1), row
+    assert body["total"]["persons_amount_undetermined"] == 1 and body["warnings"]

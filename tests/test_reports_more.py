@@ -77,7 +77,9 @@ def test_other_reports_as_csv_and_scoped(api):
     history(api)
     r = report(api, "subsidies", as_of="2022-06-30", format="csv")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert rows[0] == ["funder", "funder_name", "category", "category_name", "persons", "amount"] and rows[-1][-1] == "608.00"
+    assert rows[0] == ["funder", "funder_name", "category", "category_name", "persons", "amount",
+                       "persons_amount_undetermined"]
+    assert rows[-1][-2:] == ["608.00", "0"]
     assert report(api, "collections", format="xlsx").headers["content-type"].startswith("application/vnd.openxml")
     scoped = api.get("/v1/reports/unenrolled-assisted", params={"region": "500237103", "year": 2022}, headers=h(api, "scoped"))
     assert_problem(scoped, 403, "region")
