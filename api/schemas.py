@@ -73,7 +73,8 @@ class Correction(Strict):
 
 
 class IdentityRetraction(Strict):
-    category: StrictStr = Field(description="category code or Chinese name (SPEC.md): its latest certification is retracted")
+    category: StrictStr = Field(
+        description="category code or Chinese name (SPEC.md): its latest certification is retracted")
     reason: StrictStr = Field(description="why the certification was recorded in error, for the auditor")
 
 

@@ -149,6 +149,6 @@ def waiting(rules: Continuity, facts: History, anchor: str) -> tuple[Waiting | N
         floor, after = rules.min_total_months, rules.min_total_after_gap_years
         if floor is not None and after is not None and gaps >= after and rules.fixed_months + variable < floor:
             variable = floor - rules.fixed_months
-            lines.append(f"{gaps} consecutive gap years (连续断保), {after} or more: fixed and variable together no less than {floor}"
-                         f" months ({rules.min_total_source})")
+            lines.append(f"{gaps} consecutive gap years (连续断保), {after} or more: fixed and variable together no less"
+                         f" than {floor} months ({rules.min_total_source})")
     return Waiting(rules.fixed_months, variable, anchor, gaps, repaired), lines

@@ -38,9 +38,9 @@ class CoverageView:
     benefit_end: date | None = None
     undetermined: str | None = None
     covered_through: str | None = None  # not enrolled, covered through another's enrollment (the mother's)
+    fee_waived: str | None = None  # why nothing is payable: 004's newborn fee waiver
     # Enrolled late in its own right, a baby was covered through its mother before that (first, last
     # day); from its own enrollment to its own cover, no sentence says (undetermined days).
-    fee_waived: str | None = None  # why nothing is payable: 004's newborn fee waiver
     through_mother: tuple[date, date] | None = None
     unsettled_days: tuple[date, date] | None = None
     refund_fen: int = 0

@@ -765,7 +765,8 @@ class Ledger:
                 unknown.append(f"{role} is enrolled but has not fully paid for {year}")
             else:
                 met_on = max(met_on, paid_on)
-        compliance = [s.certified_on for s in person.categories if s.category == "fp_compliant_birth" and s.ended_on is None]
+        compliance = [s.certified_on for s in person.categories
+                      if s.category == "fp_compliant_birth" and s.ended_on is None]
         if not compliance:
             unknown.append("the birth's compliance with family-planning rules (符合计划生育政策) is not certified")
         else:

@@ -24,7 +24,8 @@ from domain.regions import name_of
 from projections.reference import TargetTable, child_regions, target_tables
 
 COLUMNS = ["region", "name", "population", "target", "enrolled", "paid", "enrolled_unpaid", "covered",
-           "undetermined", "coverage_undetermined", "payable_undetermined", "assisted", "assisted_enrolled", "rate_of_population", "rate_of_target", "below_target",
+           "undetermined", "coverage_undetermined", "payable_undetermined", "assisted", "assisted_enrolled",
+           "rate_of_population", "rate_of_target", "below_target",
            "assisted_below_target"]
 COUNTS = ["enrolled", "paid", "covered", "undetermined", "payable_undetermined", "assisted", "assisted_enrolled"]
 

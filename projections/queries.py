@@ -108,7 +108,8 @@ class ViewSource:
     def _believed_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         d = on.toordinal()
         rows, params = self._believed(
-            self.views.person_rows, "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined, owed_unknown",
+            self.views.person_rows,
+            "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined, owed_unknown",
             (year, ASSISTED), region, on)
         sql = (f"SELECT year, region, categories, {_FIGURES}"
                f" FROM ({rows}) AS believed GROUP BY year, region, categories")

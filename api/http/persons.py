@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from api import problems
 from api.http.deps import BUREAU, READERS, WRITERS, TheLedger, Who, allow, person_readable
 from api.schemas import (
-    CategoriesOut, ClaimsYear, ClaimsYearOut, Correction, CorrectionOut, CoverageElsewhere, CoverageElsewhereOut, CoverageOut, Day, Departure,
-    DepartureOut, HistoryOut, IdentityChange, IdentityRetraction, Moment,
-    PersonOut, RegisterPerson,
+    CategoriesOut, ClaimsYear, ClaimsYearOut, Correction, CorrectionOut, CoverageElsewhere, CoverageElsewhereOut,
+    CoverageOut, Day, Departure, DepartureOut, HistoryOut, IdentityChange, IdentityRetraction, Moment, PersonOut,
+    RegisterPerson,
 )
 from api.services.log import proven_events
 from api.services.persons import history_row, person_out
