@@ -108,6 +108,69 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- person: corrections and departures (bureau) -------------------------------------------------
+
+
+def _bureau():
+    from domain.ledger import Actor
+
+    return Actor(os.environ.get("USER", "cli"), "bureau")
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"must be a date like 2021-03-20, got {text!r}", option, "date") from None
+
+
+def cmd_person_correct(args: argparse.Namespace) -> int:
+    from domain.idnumber import mask
+
+    person = _ledger().correct_registration(
+        _bureau(), id_number=args.id_number, reason=args.reason, name=args.name, region=args.region,
+        hukou_registered_on=_day(args.hukou_registered_on, "--hukou-registered-on"),
+        mother_id_number=args.mother, father_id_number=args.father)
+    print(f"corrected {mask(person.id_number)}: {person.name}, {person.region}, 落户 {person.hukou_registered_on or '-'}"
+          f" ({args.reason})")
+    return 0
+
+
+def cmd_person_retract(args: argparse.Namespace) -> int:
+    from domain.idnumber import mask
+
+    person = _ledger().retract_identity(_bureau(), id_number=args.id_number, category=args.category, reason=args.reason)
+    held = " ".join(s.category for s in person.categories if s.ended_on is None) or "none"
+    print(f"retracted {args.category} of {mask(person.id_number)}; categories held now: {held}")
+    return 0
+
+
+def cmd_person_depart(args: argparse.Namespace) -> int:
+    from domain.idnumber import mask
+
+    ledger = _ledger()
+    left_on = _day(args.on, "--on")
+    assert left_on is not None
+    person, years, created = ledger.record_departure(_bureau(), id_number=args.id_number, reason=args.reason,
+                                                     left_on=left_on, source=args.source)
+    ended = ", ".join(f"{y} (refund {ledger.coverage_of(person, y).to_api()['refund']})" for y in years) or "none"
+    print(f"{mask(person.id_number)} left the roll ({args.reason}) on {left_on}"
+          f"{'' if created else ', as already recorded'}; enrollments ended: {ended}")
+    return 0
+
+
+def cmd_person_move_payment(args: argparse.Namespace) -> int:
+    from domain.idnumber import mask
+
+    target, payment_id, year = _ledger().move_payment(
+        _bureau(), id_number=args.id_number, payment_id=args.payment_id, reason=args.reason,
+        to_id_number=args.to_id_number, to_year=args.to_year)
+    print(f"payment {args.payment_id} moved to {mask(target.id_number)} for {year} as payment {payment_id}")
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from api.services.persons import history_row
 
@@ -648,6 +711,36 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--target-column", help="when the header does not make it plain (e.g. two years)")
     load.add_argument("--actor", default="cli", help="who is loading it, for the audit trail")
     load.set_defaults(func=cmd_targets_load)
+
+    person = sub.add_parser("person", help="corrections and departures of one person, as the bureau records them"
+                            ).add_subparsers(dest="action", required=True)
+    correct = person.add_parser("correct", help="correct a registration: name, village, 落户 date, parents")
+    correct.add_argument("id_number")
+    correct.add_argument("--reason", required=True, help="why, for the auditor")
+    correct.add_argument("--name")
+    correct.add_argument("--region", help="12-digit village code")
+    correct.add_argument("--hukou-registered-on", help="落户 date, YYYY-MM-DD")
+    correct.add_argument("--mother", help="the mother's identity number")
+    correct.add_argument("--father", help="the father's identity number")
+    correct.set_defaults(func=cmd_person_correct)
+    retract = person.add_parser("retract", help="retract an identity category recorded in error")
+    retract.add_argument("id_number")
+    retract.add_argument("category", help="code or Chinese name")
+    retract.add_argument("--reason", required=True)
+    retract.set_defaults(func=cmd_person_retract)
+    depart = person.add_parser("depart", help="the person died, moved away or joined the employee scheme")
+    depart.add_argument("id_number")
+    depart.add_argument("reason", choices=["death", "moved", "employee_insurance"])
+    depart.add_argument("--on", required=True, help="the day of death or of leaving, YYYY-MM-DD")
+    depart.add_argument("--source", required=True, help="户籍注销 record, death certificate, transfer notice")
+    depart.set_defaults(func=cmd_person_depart)
+    move = person.add_parser("move-payment", help="a payment posted to the wrong person or year")
+    move.add_argument("id_number")
+    move.add_argument("payment_id")
+    move.add_argument("--reason", required=True)
+    move.add_argument("--to-id-number")
+    move.add_argument("--to-year", type=int)
+    move.set_defaults(func=cmd_person_move_payment)
 
     history = sub.add_parser("history", help="every event about a person, oldest first")
     history.add_argument("id_number")

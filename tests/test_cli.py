@@ -62,3 +62,52 @@ def test_multi_year_demo_shows_waiting_periods_and_replays(tmp_path):
     assert "3702-2026" in listed and "demo 2026" in listed
     again = ledger("demo", "--multi-year", "--scale", "200", "--quiet", cwd=tmp_path).stdout
     assert again.splitlines()[-4:] == first.splitlines()[-4:]
+
+
+def test_person_corrections_and_departures_from_the_command_line(tmp_path):
+    """The bureau's corrections at the command line: each an event with its reason, a refusal names
+    the option and writes nothing."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from conftest import BUREAU, CLERK, make_id
+    from domain.ledger import Ledger
+
+    db = tmp_path / "ledger.db"
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)})
+    wrong, right = make_id(date(1970, 1, 1)), make_id(date(1971, 1, 1))
+    for idn in (wrong, right):
+        ledger.register(CLERK, id_number=idn, name="张三", region="500110001001")
+        ledger.enroll(CLERK, id_number=idn, year=2021, tier=1, enrolled_on=date(2020, 11, 5))
+    ledger.change_identity(BUREAU, id_number=right, category="dibao", action="certify", effective_on=date(2020, 1, 1))
+    paid = ledger.pay(CLERK, id_number=wrong, year=2021, amount="100.00", channel="wechat",
+                      paid_at=datetime(2020, 11, 6, 10, tzinfo=timezone(timedelta(hours=8)))).payment_id
+    events = ledger.store.recorder.max_notification_id()
+    ledger.close()
+
+    def cli(*args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=tmp_path, capture_output=True, text=True,
+                              env={**env, "PYTHONPATH": str(ROOT), "LEDGER_DB": str(db)})
+
+    refused = cli("person", "correct", wrong, "--reason", "落户补录", "--hukou-registered-on", "2021-13-01")
+    assert refused.returncode == 2 and "--hukou-registered-on" in refused.stderr
+    refused = cli("person", "depart", wrong, "death", "--on", "2021-03-10", "--source", " ")
+    assert refused.returncode == 2 and "source" in refused.stderr
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)})
+    assert ledger.store.recorder.max_notification_id() == events  # the refusals wrote nothing
+    ledger.close()
+    done = cli("person", "correct", wrong, "--reason", "姓名录错", "--name", "张山")
+    assert done.returncode == 0 and "张山" in done.stdout, done.stderr
+    done = cli("person", "retract", right, "低保对象", "--reason", "录入错误")
+    assert done.returncode == 0 and "categories held now: none" in done.stdout, done.stderr
+    done = cli("person", "move-payment", wrong, paid, "--reason", "付错人", "--to-id-number", right)
+    assert done.returncode == 0 and "moved to" in done.stdout, done.stderr
+    done = cli("person", "depart", wrong, "death", "--on", "2021-03-10", "--source", "户籍注销")
+    assert done.returncode == 0 and "enrollments ended: 2021 (refund 0.00)" in done.stdout, done.stderr
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)})
+    try:
+        assert ledger.person(wrong).name == "张山" and ledger.person(wrong).left is not None
+        assert ledger.coverage(right, 2021).paid_fen == 10000
+        assert ledger.store.recorder.max_notification_id() > events
+    finally:
+        ledger.close()
