@@ -164,7 +164,7 @@ def cmd_person_depart(args: argparse.Namespace) -> int:
 def cmd_person_move_payment(args: argparse.Namespace) -> int:
     from domain.idnumber import mask
 
-    target, payment_id, year = _ledger().move_payment(
+    target, payment_id, year, _ = _ledger().move_payment(
         _bureau(), id_number=args.id_number, payment_id=args.payment_id, reason=args.reason,
         to_id_number=args.to_id_number, to_year=args.to_year)
     print(f"payment {args.payment_id} moved to {mask(target.id_number)} for {year} as payment {payment_id}")

@@ -63,7 +63,7 @@ class CoverageView:
     @property
     def owed_unknown(self) -> bool:
         """Undetermined because what is owed is not known (not yet paid), rather than when cover starts."""
-        return self.undetermined is not None and self.undetermined.startswith(OWED_UNKNOWN)
+        return self.is_undetermined and self.undetermined is not None and self.undetermined.startswith(OWED_UNKNOWN)
 
     @property
     def outstanding_fen(self) -> int:

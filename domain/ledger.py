@@ -170,6 +170,12 @@ class UnitOfWork:
         self.pending = []
 
 
+def _ended_by_departure(left_on: date, year: int) -> date:
+    """The day a departure cancels a year's enrollment from: cover ends after the day of leaving,
+    and a later year's enrollment ends before it began (as early as a cancellation may be dated)."""
+    return max(left_on, date(year - 1, 1, 1))
+
+
 class Ledger:
     """Commands and per-person queries over one event store."""
 
@@ -793,6 +799,11 @@ class Ledger:
             uow.emit(person, ev.FeeWaiverDecided, at_china_midnight(on), year=year, fee_waived=waived,
                      fee_waiver_undetermined=unknown)
 
+    def _decide_waivers_resting_on(self, uow: UnitOfWork, parent: Person, year: int) -> None:
+        """A parent's payment for `year`: the waiver of each newborn resting on it is decided again."""
+        for child_id in parent.children.get(year, ()):
+            self._decide_waivers_again(uow, uow.person(child_id))
+
     def _record_child(self, uow: UnitOfWork, person: Person, year: int) -> None:
         """Tell each registered parent of a newborn whose waiver rests on them, so that the parent's
         payment decides the waiver again."""
@@ -894,8 +905,8 @@ class Ledger:
                     txn_claim, ev.TransactionIdClaimed, transaction_id=transaction_id,
                     person_id=person.id, payment_id=payment_id, person_version=person.version,
                 )
-            for child_id in person.children.get(year, ()) if repair_year is None else ():
-                self._decide_waivers_again(uow, uow.person(child_id))
+            if repair_year is None:
+                self._decide_waivers_resting_on(uow, person, year)
             view = enrollment_view(person, year) if with_view else None
             return PaymentResult(payment_id, person.id, person.version, False, view)
 
@@ -932,17 +943,18 @@ class Ledger:
     def move_payment(
         self, actor: Actor, *, id_number: str, payment_id: str, reason: str, to_id_number: str | None = None,
         to_year: int | None = None, document_type: str = "resident_id", to_document_type: str = "resident_id",
-    ) -> tuple[Person, str, int]:
+    ) -> tuple[Person, str, int, int]:
         """A payment posted to the wrong person or year: voided where it is and recorded where it
         belongs, in one transaction, with its day, amount, channel, receipt and collection point, and
-        the target's rules checked as for any payment. Returns the target, the new payment id, the year."""
+        the target's rules checked as for any payment. Returns the target, the new payment id, its
+        year, and the year it was posted to."""
         reason = clean_text(reason, "reason")
         if to_id_number is None and to_year is None:
             raise InvalidInput("name where the payment belongs: to_id_number, to_year or both", "to_year", "move_target")
         if to_year is not None and (not isinstance(to_year, int) or not 2000 <= to_year <= 2100):
             raise InvalidInput("must be a coverage year such as 2021", "to_year", "year")
 
-        def decide(uow: UnitOfWork) -> tuple[Person, str, int]:
+        def decide(uow: UnitOfWork) -> tuple[Person, str, int, int]:
             person = self._registered(uow, id_number, document_type)
             found = [(y, e.payments[payment_id]) for y, e in person.enrollments.items() if payment_id in e.payments]
             if not found:
@@ -968,9 +980,8 @@ class Ledger:
                      receipt_no=payment.receipt_no, transaction_id=payment.transaction_id,
                      collection_point=payment.collection_point,
                      moved_from=f"{mask(person.id_number)} for {year}, payment {payment_id}: {reason}")
-            for child_id in target.children.get(target_year, ()):
-                self._decide_waivers_again(uow, uow.person(child_id))
-            return target, new_id, target_year
+            self._decide_waivers_resting_on(uow, target, target_year)
+            return target, new_id, target_year, year
 
         return self._run(actor, decide)
 
@@ -1061,7 +1072,7 @@ class Ledger:
                 if (left.reason, left.left_on) == (reason, left_on):
                     ended = [y for y, e in sorted(person.enrollments.items()) if e.cancellation is not None
                              and e.cancellation.reason == reason
-                             and e.cancellation.effective_on == max(left_on, date(y - 1, 1, 1))]
+                             and e.cancellation.effective_on == _ended_by_departure(left_on, y)]
                     return person, ended, False
                 raise Conflict(f"already recorded as left the roll ({left.reason}) on {left.left_on}",
                                "reason", "already_left")
@@ -1072,8 +1083,7 @@ class Ledger:
                     ending.append(year)
             uow.emit(person, ev.PersonLeft, at_china_midnight(left_on), reason=reason, left_on=left_on, source=source)
             for year in ending:
-                # Cover ends after the day of leaving; a later year's enrollment ends before it began.
-                self._end_enrollment(uow, person, year, reason, max(left_on, date(year - 1, 1, 1)))
+                self._end_enrollment(uow, person, year, reason, _ended_by_departure(left_on, year))
             return person, ending, True
 
         return self._run(actor, decide)

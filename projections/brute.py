@@ -37,7 +37,7 @@ class PeopleSource:
                 paid or not person.elsewhere_during(*rest_of_year(on, year)))
             figures = {"enrolled": int(enrolled), "paid": int(paid), "covered": int(view.covered_on(on)),
                        "undetermined": int(view.is_undetermined), "assisted": int(assisted),
-                       "payable_undetermined": int(view.is_undetermined and view.owed_unknown),
+                       "payable_undetermined": int(view.owed_unknown),
                        "assisted_enrolled": int(assisted and paid)}
             if any(figures.values()) or year in person.enrollments:
                 counts.setdefault(person.region[:width], Counter()).update(figures)

@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.categories import chinese_name
 from domain.errors import LedgerError
-from domain.coverage import OWED_UNKNOWN, CoverageView
+from domain.coverage import CoverageView
 from domain.money import yuan
 from domain.person import Person
 from domain.policy import find_policy, policy_by_id
@@ -92,7 +92,7 @@ def payable_row(person: Person, view: CoverageView) -> dict[str, Any]:
     (资助标识: 1 when a subsidy is granted)."""
     s = view.subsidy
     funders = policy_by_id(view.policy).funders if view.policy else {}
-    owed_unknown = view.undetermined if view.undetermined and view.undetermined.startswith(OWED_UNKNOWN) else ""
+    owed_unknown = view.undetermined if view.owed_unknown and view.undetermined else ""
     return {"village": person.region, "village_name": region_name(person.region), "id_number": person.id_number,
             "name": person.name, "tier": view.tier, "cohort": view.cohort, "contribution": yuan(view.contribution_fen),
             "subsidy_mark": 1 if s is not None else 0, "subsidy": yuan(s.amount_fen if s else 0),

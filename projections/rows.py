@@ -133,7 +133,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             s.funder if s else "",
             policy_by_id(view.policy, person.known_at).funders.get(s.funder, s.funder) if s and view.policy else "",
             s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined), "",
-            int(view.is_undetermined and view.owed_unknown),
+            int(view.owed_unknown),
         )))
         for p in enrollment.collected():
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],

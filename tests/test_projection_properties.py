@@ -177,7 +177,7 @@ def record(ledger: Ledger, clock: Clock, persons: list[tuple], commands: list) -
             elif kind == "move" and payments[number] and len(ids) > 1:
                 k, to = rest
                 others = [n for n in ids if n != number]
-                target, new_id, _ = ledger.move_payment(
+                target, new_id, *_ = ledger.move_payment(
                     BUREAU, id_number=number, payment_id=payments[number][k % len(payments[number])],
                     reason="posted to the wrong person", to_id_number=others[to % len(others)])
                 payments[target.id_number].append(new_id)

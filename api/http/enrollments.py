@@ -75,12 +75,10 @@ def move(id_number: str, payment_id: str, body: MovePayment, who: Who, ledger: T
     """Move a payment posted to the wrong person or year (bureau): voided where it is, recorded where
     it belongs with its day, channel, receipt and collection point, in one transaction."""
     allow(who, BUREAU, "correct payments")
-    source = ledger.person(id_number)
-    year = next((y for y, e in source.enrollments.items() if payment_id in e.payments), None)
-    target, new_id, target_year = ledger.move_payment(who.actor, id_number=id_number, payment_id=payment_id,
-                                                      **body.model_dump())
+    target, new_id, target_year, year = ledger.move_payment(who.actor, id_number=id_number, payment_id=payment_id,
+                                                            **body.model_dump())
     moved = target.enrollments[target_year].payments[new_id]
-    assert moved.moved_from is not None and year is not None
+    assert moved.moved_from is not None
     return {"payment_id": new_id, "moved_from": moved.moved_from,
             "enrollment": ledger.coverage_of(target, target_year).to_api(),
             "left_behind": ledger.coverage(id_number, year).to_api()}
