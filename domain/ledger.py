@@ -783,13 +783,12 @@ class Ledger:
         return f"newborn of two enrolled and paid parents, birth certified as complying ({sentence})", None, met_on
 
     def _decide_waivers_again(self, uow: UnitOfWork, person: Person, in_error: bool = False) -> None:
-        """A fact the fee waiver rests on changed: decide it again for each newborn year not yet paid
-        (a waiver granted is never taken back, unless what it rested on was recorded in error; a year
-        paid in full stays as paid)."""
+        """A fact the fee waiver rests on changed: decide it again for each newborn year (a waiver
+        granted is never taken back, unless what it rested on was recorded in error). A year paid
+        in full before the waiver was known is waived all the same: what was paid is then paid
+        beyond the payable, refunded as the policy says."""
         for year, e in sorted(person.enrollments.items()):
             if e.cancellation is not None or (e.fee_waived and not in_error) or e.cohort != "newborn":
-                continue
-            if e.paid_fen > 0 and outstanding_fen(e) == 0:
                 continue
             policy = policy_by_id(e.policy_id)
             waived, unknown, met_on = self._fee_waiver(uow, person, policy, year, e.cohort)

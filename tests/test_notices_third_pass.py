@@ -368,6 +368,28 @@ def test_a_parents_payment_decides_the_waiver_again(api):
     assert any(row["type"] == "ChildRecorded" for row in history["events"])
 
 
+def test_a_waiver_known_after_the_baby_paid_in_full_is_granted_all_the_same(api):
+    """The family paid the baby's 280.00 before the compliance certificate came: 「出生当年不用缴费」
+    still holds. The waiver is decided, nothing is payable, and the 280.00 is paid beyond it; 004 does
+    not say whether it is refunded, so the answer says so instead of a silent refund or none."""
+    mother, father = _parents(api)
+    baby = register(api, CHUXIONG, date(2021, 4, 20), hukou_registered_on="2021-05-01",
+                    mother_id_number=mother, father_id_number=father)
+    enroll(api, baby, 2021, "2021-06-01", cohort="newborn")
+    pay(api, baby, 2021, "280.00", "2021-06-02T10:00:00+08:00", f"b-{baby}")
+    assert coverage(api, baby, 2021)["individual_payable"] == "280.00"
+    certify(api, baby, "fp_compliant_birth", "2021-04-20")
+    answer = coverage(api, baby, 2021)
+    assert (answer["individual_payable"], answer["paid"], answer["status"]) == ("0.00", "280.00", "paid"), answer
+    assert answer["benefit_start"] == "2021-04-20" and answer["refund"] == "0.00"
+    assert any("280.00 paid beyond the payable after the fee waiver" in line and "undetermined" in line
+               for line in answer["explanation"]), answer["explanation"]
+    listed = api.get("/v1/reports/payable", params={"region": "532301", "year": 2021, "as_of": "2021-12-31"},
+                     headers=h(api, "auditor")).json()
+    row = next(r for r in listed["rows"] if r["id_number"] == baby)
+    assert (row["fee_waiver_mark"], row["individual_payable"], row["paid"]) == (1, "0.00", "280.00")
+
+
 def test_a_father_not_on_the_registration_is_unknown_not_absent(api):
     """The registration names the mother alone: whether the father is enrolled is unknown, so the
     waiver is undetermined (never a silent 280.00); naming him by a correction settles it."""
