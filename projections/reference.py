@@ -86,6 +86,11 @@ def _names_from_tables() -> dict[str, str]:
     return {r.code: r.name for table in target_tables().values() for r in table.rows}
 
 
+def known_name(code: str) -> str:
+    """A region's name from the target tables shipped (villages) or the region list; empty if neither knows it."""
+    return _names_from_tables().get(code) or (regions()[code].name if code in regions() else "")
+
+
 def region_name(code: str) -> str:
-    """A region's name from the target tables (villages) or the region list; the code if neither knows it."""
-    return _names_from_tables().get(code) or (regions()[code].name if code in regions() else code)
+    """A region's name for a heading: the code where no name is known."""
+    return known_name(code) or code

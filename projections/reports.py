@@ -4,6 +4,7 @@ REPORTS names all four reports, the enrollment report included, for the API and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,7 @@ from domain.person import Person
 from domain.policy import find_policy, policy_by_id
 from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
 from projections.enrollment import Source, enrollment_report
-from projections.reference import region_name
+from projections.reference import known_name
 
 SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount",
                    "persons_amount_undetermined"]
@@ -77,23 +78,24 @@ def _cash_warnings(region: str, year: int, groups: dict[tuple[str, str, str], li
             f" ({policy.collection.cash_source})"]
 
 
-def unenrolled_assisted_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
+def unenrolled_assisted_report(source: Source, region: str, year: int, on: date,
+                               name_of: Callable[[str], str] = known_name) -> dict[str, Any]:
     """应保未保: persons holding any certified category on the date, not enrolled and paid for the year
     (参保缴费, SPEC Decision 14), by village; `enrollment` says which: not_enrolled or enrolled_unpaid."""
-    rows = [{"village": village, "village_name": region_name(village), "id_number": id_mask, "name": name,
+    rows = [{"village": village, "village_name": name_of(village), "id_number": id_mask, "name": name,
              "categories": categories, "enrollment": enrollment}
             for village, id_mask, name, categories, enrollment in source.unenrolled_assisted(region, year, on)]
     rows.sort(key=lambda r: (r["village"], r["id_number"], r["name"], r["categories"]))
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "warnings": []}
 
 
-def payable_row(person: Person, view: CoverageView) -> dict[str, Any]:
+def payable_row(person: Person, view: CoverageView, name_of: Callable[[str], str] = known_name) -> dict[str, Any]:
     """One person's line of the 应征缴明细: what the tax bureau collects, and the subsidy with its mark
     (资助标识: 1 when a subsidy is granted)."""
     s = view.subsidy
     funders = policy_by_id(view.policy).funders if view.policy else {}
     owed_unknown = view.undetermined if view.owed_unknown and view.undetermined else ""
-    return {"village": person.region, "village_name": region_name(person.region), "id_number": person.id_number,
+    return {"village": person.region, "village_name": name_of(person.region), "id_number": person.id_number,
             "name": person.name, "tier": view.tier, "cohort": view.cohort, "contribution": yuan(view.contribution_fen),
             "subsidy_mark": 1 if s is not None else 0, "subsidy": yuan(s.amount_fen if s else 0),
             "subsidy_category": s.category if s else "", "subsidy_category_name": chinese_name(s.category) if s else "",
@@ -104,12 +106,13 @@ def payable_row(person: Person, view: CoverageView) -> dict[str, Any]:
             "fee_waiver_mark": 1 if view.fee_waived else 0, "fee_waiver": view.fee_waived or ""}
 
 
-def payable_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
+def payable_report(source: Source, region: str, year: int, on: date,
+                   name_of: Callable[[str], str] = known_name) -> dict[str, Any]:
     """应征缴明细 for the tax bureau (004 「将应征缴明细信息及时传递给税务部门」, 000 「资助标识和数据传送」): every
     enrollment not cancelled on the date, with its full identity number, by village."""
     rows, fen = [], dict.fromkeys(("contribution", "subsidy", "individual_payable", "paid", "outstanding"), 0)
     for person, view in source.payable(region, year, on):
-        rows.append(payable_row(person, view))
+        rows.append(payable_row(person, view, name_of))
         for key, amount in zip(fen, (view.contribution_fen, view.subsidy.amount_fen if view.subsidy else 0,
                                      view.payable_fen, view.paid_fen, view.outstanding_fen)):
             fen[key] += amount

@@ -22,6 +22,8 @@ from projections.viewstore import ViewStore, views_env
 # Long lists (应保未保, the payable list) are made afresh each time.
 KEPT_KINDS = ("enrollment", "subsidies", "collections")
 KEPT_ANSWERS = 128
+# Lists by village: each village named as the loaded target table names it.
+NAMED_KINDS = ("unenrolled-assisted", "payable")
 
 
 class Reports:
@@ -58,4 +60,6 @@ class Reports:
         if kind == "enrollment":
             return enrollment_report(source, region, year, on, targets.find(self.store, region, year, known_at))
         compute, _ = REPORTS[kind]
+        if kind in NAMED_KINDS:
+            return compute(source, region, year, on, targets.village_names(self.store, year, known_at))
         return compute(source, region, year, on)

@@ -5,12 +5,13 @@ audited; a report known at a past time uses the table loaded by then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from domain import events as ev
 from domain.person import claim_id
 from domain.store import EventStore
-from projections.reference import TargetRow, TargetTable, target_tables
+from projections.reference import TargetRow, TargetTable, known_name, target_tables
 
 
 def load(store: EventStore, table: ev.TargetTableLoaded, actor: str = "cli") -> ev.TargetTableLoaded:
@@ -31,3 +32,25 @@ def find(store: EventStore, region: str, year: int, known_at: datetime | None = 
         return TargetTable(region, year, [TargetRow(r.code, r.name, r.population, r.target) for r in t.rows],
                            list(t.warnings))
     return target_tables().get((region, year))
+
+
+def village_names(store: EventStore, year: int, known_at: datetime | None = None) -> Callable[[str], str]:
+    """A village's name as a report prints it: from the target table loaded for its township or
+    county (the bureau's own list of 村（社区）), else from the tables and region list shipped with
+    the product; empty where nobody has given it a name, never the code again."""
+    tables: dict[str, dict[str, str]] = {}
+
+    def names_under(parent: str) -> dict[str, str]:
+        if parent not in tables:
+            table = find(store, parent, year, known_at)
+            tables[parent] = {r.code: r.name for r in table.rows} if table else {}
+        return tables[parent]
+
+    def name_of(code: str) -> str:
+        for parent in (code[:9], code[:6]):
+            name = names_under(parent).get(code)
+            if name:
+                return name
+        return known_name(code)
+
+    return name_of

@@ -563,3 +563,42 @@ def test_the_subsidies_report_counts_whom_a_funder_will_pay_for_before_the_amoun
     assert (row["funder"], row["persons"], row["amount"], row["persons_amount_undetermined"]) == (
         "health_commission", 0, "0.00", 1), row
     assert body["total"]["persons_amount_undetermined"] == 1 and body["warnings"]
+
+
+# -- the village lists name each village as the bureau's target table does ----------------------
+
+
+def test_village_lists_take_the_names_of_the_loaded_target_table(api, clock, tmp_path):
+    """应保未保 and 应征缴明细 go to village cadres: a village is named, not given as a 12-digit code.
+    No name is shipped for Qijiang's villages; the bureau's table for the township brings them, and a
+    list as known before it was loaded still has none."""
+    import subprocess
+    import sys
+
+    from conftest import ledger_environ
+
+    assisted = register(api, "500110001003", date(1960, 6, 6))
+    certify(api, assisted, "dibao", "2020-01-01")
+    params = {"region": "500110", "year": 2021, "as_of": "2021-03-01"}
+    auditor = h(api, "auditor")
+
+    def names(kind: str, **more) -> list[tuple[str, str]]:
+        rows = api.get(f"/v1/reports/{kind}", params={**params, **more}, headers=auditor).json()["rows"]
+        return [(r["village"], r["village_name"]) for r in rows]
+
+    assert names("unenrolled-assisted") == [("500110001003", "")]  # nobody has named it yet: never the code
+    before = clock.advance(minutes=1)
+    clock.advance(minutes=1)
+    table = tmp_path / "gunan-2021.csv"
+    table.write_text("区划代码,名称,户籍人口,任务数\n500110001001,新华社区,900,850\n500110001003,沙溪村,1200,1100\n",
+                     encoding="gb18030")
+    done = subprocess.run([sys.executable, "-m", "api.cli", "targets", "load", str(table), "--year", "2021",
+                           "--region", "500110001"], cwd=tmp_path, env=ledger_environ(api.ledger.env),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert names("unenrolled-assisted") == [("500110001003", "沙溪村")]
+    assert names("unenrolled-assisted", known_at=before.isoformat()) == [("500110001003", "")]
+    enroll(api, assisted, 2021, "2020-11-05")
+    assert names("payable") == [("500110001003", "沙溪村")]
+    csv_text = api.get("/v1/reports/payable", params={**params, "format": "csv"}, headers=auditor).content.decode("utf-8-sig")
+    assert "沙溪村" in csv_text
