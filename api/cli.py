@@ -132,9 +132,10 @@ def cmd_person_correct(args: argparse.Namespace) -> int:
     person = _ledger().correct_registration(
         _bureau(), id_number=args.id_number, reason=args.reason, name=args.name, region=args.region,
         hukou_registered_on=_day(args.hukou_registered_on, "--hukou-registered-on"),
-        mother_id_number=args.mother, father_id_number=args.father)
-    print(f"corrected {mask(person.id_number)}: {person.name}, {person.region}, 落户 {person.hukou_registered_on or '-'}"
-          f" ({args.reason})")
+        mother_id_number=args.mother, father_id_number=args.father,
+        birth_date=_day(args.birth_date, "--birth-date"), document_type=args.document_type)
+    print(f"corrected {mask(person.id_number)}: {person.name}, {person.region}, born {person.birth_date},"
+          f" 落户 {person.hukou_registered_on or '-'} ({args.reason})")
     return 0
 
 
@@ -714,7 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     person = sub.add_parser("person", help="corrections and departures of one person, as the bureau records them"
                             ).add_subparsers(dest="action", required=True)
-    correct = person.add_parser("correct", help="correct a registration: name, village, 落户 date, parents")
+    correct = person.add_parser("correct", help="correct a registration: name, village, 落户 date, parents,"
+                                                " a permit's birth date")
     correct.add_argument("id_number")
     correct.add_argument("--reason", required=True, help="why, for the auditor")
     correct.add_argument("--name")
@@ -722,6 +724,10 @@ def build_parser() -> argparse.ArgumentParser:
     correct.add_argument("--hukou-registered-on", help="落户 date, YYYY-MM-DD")
     correct.add_argument("--mother", help="the mother's identity number")
     correct.add_argument("--father", help="the father's identity number")
+    correct.add_argument("--birth-date", help="for a passport or permit: the birth date it prints, YYYY-MM-DD")
+    correct.add_argument("--document-type", default="resident_id",
+                         help="the document the number is of: resident_id (default), hk_macao_pass, taiwan_pass or"
+                              " foreign_permanent_residence")
     correct.set_defaults(func=cmd_person_correct)
     retract = person.add_parser("retract", help="retract an identity category recorded in error")
     retract.add_argument("id_number")

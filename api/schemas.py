@@ -41,11 +41,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+DocumentType = Literal["resident_id", "hk_macao_pass", "taiwan_pass", "foreign_permanent_residence"]
+
+
 class RegisterPerson(Strict):
     id_number: StrictStr = Field(description="GB 11643 resident identity number, or the document's number")
     name: StrictStr
     region: StrictStr = Field(description="12-digit village code")
-    document_type: Literal["resident_id", "hk_macao_pass", "taiwan_pass", "foreign_permanent_residence"] = "resident_id"
+    document_type: DocumentType = "resident_id"
     hukou_registered_on: Day | None = Field(None, description="household registration (落户) date")
     mother_id_number: StrictStr | None = None
     father_id_number: StrictStr | None = None
@@ -69,6 +72,8 @@ class Correction(Strict):
     hukou_registered_on: Day | None = Field(None, description="household registration (落户) date")
     mother_id_number: StrictStr | None = None
     father_id_number: StrictStr | None = None
+    birth_date: Day | None = Field(None, description="for a passport or permit: the birth date as the document"
+                                   " prints it (a resident identity number carries its own)")
 
 
 
@@ -133,6 +138,7 @@ class Enroll(Strict):
     enrolled_on: Day | None = Field(None, description="default: today")
     school: StrictStr | None = Field(None, description="a student's school (高校), where the policy's student price"
                                                       " requires it")
+    document_type: DocumentType = Field("resident_id", description="the document id_number is of")
 
 
 class Pay(Strict):
@@ -145,6 +151,7 @@ class Pay(Strict):
     transaction_id: StrictStr | None = Field(None, description="the channel's own transaction number (缴费流水号)")
     repair_year: StrictInt | None = Field(None, description="修复: the missed year this payment repairs, with the"
                                           " enrollment of `year`; the amount is `year`'s individual contribution")
+    document_type: DocumentType = Field("resident_id", description="the document id_number is of")
 
 
 class ClaimsYear(Strict):
@@ -175,6 +182,7 @@ class MovePayment(Strict):
     reason: StrictStr = Field(description="why the payment is moved (posted to the wrong person or year)")
     to_id_number: StrictStr | None = Field(None, description="the person it belongs to (default: the same)")
     to_year: int | None = Field(None, description="the coverage year it belongs to (default: the same)")
+    to_document_type: DocumentType = Field("resident_id", description="the document to_id_number is of")
 
 
 class VoidPayment(Strict):

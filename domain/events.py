@@ -47,7 +47,8 @@ class PersonRegistered(Event, frozen=True, kw_only=True):
 
 
 class RegistrationCorrected(Event, frozen=True, kw_only=True):
-    """A correction of the registration (name, region, household registration date)."""
+    """A correction of the registration (name, region, household registration date, parents; the
+    birth date where the document does not carry it)."""
 
     world_event: ClassVar[bool] = False
     corrects: int
@@ -57,6 +58,7 @@ class RegistrationCorrected(Event, frozen=True, kw_only=True):
     hukou_registered_on: date | None = None
     mother_id_number: str | None = None
     father_id_number: str | None = None
+    birth_date: date | None = None
 
 
 class IdentityCertified(Event, frozen=True, kw_only=True):

@@ -33,7 +33,7 @@ from domain.money import parse_yuan, yuan
 from domain.person import Person, claim_id, fold, person_id
 from domain.policy import find_policy, policy_by_id, served_from
 from domain.regions import validate_village_code
-from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, within_season
+from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, recorded_after_birth, within_season
 from domain.rules import (
     check_payment_date, check_repair, check_student, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel,
 )
@@ -413,17 +413,25 @@ class Ledger:
         hukou_registered_on: date | None = None,
         mother_id_number: str | None = None,
         father_id_number: str | None = None,
+        birth_date: date | None = None,
     ) -> Person:
         """更正: a mistake in a registration corrected by a new event that names what it corrects.
         A newborn's parents named or 落户 date supplied decide its fee waiver again."""
         reason = clean_text(reason, "reason")
+        if birth_date is not None:
+            if document_type == "resident_id":
+                raise InvalidInput("is part of the identity number (its 7th to 14th digits) and is not corrected on"
+                                   " its own: a number with another birth date is another person's; register the"
+                                   " right number and move the payments to it", "birth_date", "birth_date_in_id_number")
+            not_after(birth_date, china_date(self.clock()), "birth_date", "today: a person cannot be born in the future")
+            not_before(birth_date, EARLIEST_BIRTH, "birth_date", "the earliest birth the ledger accepts")
         if mother_id_number is not None:
             mother_id_number = parse_resident_id(mother_id_number, "mother_id_number").number
         if father_id_number is not None:
             father_id_number = parse_resident_id(father_id_number, "father_id_number").number
-        if all(v is None for v in (name, region, hukou_registered_on, mother_id_number, father_id_number)):
-            raise InvalidInput("name what is corrected: name, region, hukou_registered_on, mother_id_number or"
-                               " father_id_number", "reason", "correction_empty")
+        if all(v is None for v in (name, region, hukou_registered_on, mother_id_number, father_id_number, birth_date)):
+            raise InvalidInput("name what is corrected: name, region, hukou_registered_on, mother_id_number,"
+                               " father_id_number or birth_date", "reason", "correction_empty")
         if region is not None:
             region = validate_village_code(region)
             if not actor.may_touch(region):
@@ -434,8 +442,12 @@ class Ledger:
         def decide(uow: UnitOfWork) -> Person:
             person = self._registered(uow, id_number, document_type)
             assert person.registration is not None
+            born = birth_date or person.birth_date
+            if birth_date is not None:
+                recorded_after_birth(person, birth_date, hukou_corrected=hukou_registered_on is not None)
+                self._still_newborn(person, birth_date)
             if hukou_registered_on is not None:
-                not_before(hukou_registered_on, person.birth_date, "hukou_registered_on", "the person's birth")
+                not_before(hukou_registered_on, born, "hukou_registered_on", "the person's birth")
                 not_after(hukou_registered_on, china_date(self.clock()), "hukou_registered_on", "today")
             if person.id_number in (mother_id_number, father_id_number):
                 raise InvalidInput("is the person's own identity number", "mother_id_number" if
@@ -451,6 +463,7 @@ class Ledger:
                 hukou_registered_on=hukou_registered_on,
                 mother_id_number=mother_id_number,
                 father_id_number=father_id_number,
+                birth_date=birth_date,
             )
             if mother_id_number or father_id_number:
                 for year in person.enrollments:
@@ -459,6 +472,18 @@ class Ledger:
             return person
 
         return self._run(actor, decide)
+
+    @staticmethod
+    def _still_newborn(person: Person, born: date) -> None:
+        """An enrollment as a newborn stays one only if the corrected birth keeps the person a newborn of its year."""
+        for year, e in sorted(person.enrollments.items()):
+            if e.cohort != "newborn" or e.cancellation is not None:
+                continue
+            policy = policy_by_id(e.policy_id)
+            if born.year not in ((year, year - 1) if policy.newborn.born_the_year_before else (year,)):
+                raise RefusedByRule(f"born on {born}, the person is not a newborn for {year}, as the enrollment for"
+                                    f" {year} says: cancel that enrollment first, or check the birth date",
+                                    "birth_date", "newborn_age")
 
     def change_identity(
         self,

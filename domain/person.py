@@ -89,6 +89,7 @@ class Person:
     father_id_number: str | None = None
     children: dict[int, list[UUID]] = field(default_factory=dict)  # year -> newborns whose waiver rests on this parent
     left: ev.PersonLeft | None = None  # died, moved away or joined the employee scheme (as of the fold)
+    corrected_birth_date: date | None = None  # a passport's or permit's birth date corrected since registration
     # The moment the fold was cut at ("as known at"), None for everything known: the policy
     # version a question uses is the one known then.
     known_at: datetime | None = None
@@ -101,7 +102,7 @@ class Person:
     @property
     def birth_date(self) -> date:
         assert self.registration is not None
-        return self.registration.birth_date
+        return self.corrected_birth_date or self.registration.birth_date
 
     def categories_held(self, day: date) -> list[str]:
         held: list[str] = []
@@ -134,6 +135,7 @@ def _corrected(p: Person, e: ev.RegistrationCorrected) -> None:
     p.hukou_registered_on = e.hukou_registered_on or p.hukou_registered_on
     p.mother_id_number = e.mother_id_number or p.mother_id_number
     p.father_id_number = e.father_id_number or p.father_id_number
+    p.corrected_birth_date = e.birth_date or p.corrected_birth_date
 
 
 def _waiver(p: Person, e: ev.FeeWaiverDecided) -> None:

@@ -17,8 +17,13 @@ into the past. The ranges, each checked where the date enters the ledger:
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
+from domain.dates import china_date
 from domain.errors import InvalidInput, RefusedByRule
+
+if TYPE_CHECKING:
+    from domain.person import Person
 
 CLOCK_SKEW = timedelta(minutes=5)
 IDENTITY_AHEAD = timedelta(days=366)
@@ -46,3 +51,24 @@ def within_season(day: date, first: date, last: date, field: str, policy_id: str
             field,
             "payment_season",
         )
+
+
+def recorded_after_birth(person: Person, born: date, hukou_corrected: bool = False) -> None:
+    """A birth date corrected must not put anything already recorded of the person before it: an
+    enrollment, a payment, a category, cover elsewhere, 落户, a departure. Each is named, so the
+    bureau can see which record is the wrong one."""
+    facts: list[tuple[date, str]] = []
+    if person.hukou_registered_on is not None and not hukou_corrected:
+        facts.append((person.hukou_registered_on, "the 落户 date"))
+    for year, e in sorted(person.enrollments.items()):
+        facts.append((e.enrolled_on, f"the enrollment for {year}"))
+        facts.extend((china_date(p.paid_at), f"payment {p.payment_id}") for p in e.collected())
+    facts.extend((s.certified_on, f"the {s.category} certification") for s in person.categories)
+    facts.extend((c.from_on, "the cover elsewhere recorded") for c in person.elsewhere)
+    if person.left is not None:
+        facts.append((person.left.left_on, f"the departure ({person.left.reason})"))
+    for day, what in facts:
+        if day < born:
+            raise InvalidInput(f"{born} is after {what} ({day}), already recorded: a person has nothing before"
+                               " their birth; correct that record first, or check the birth date", "birth_date",
+                               "date_range")

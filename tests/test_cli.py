@@ -79,6 +79,8 @@ def test_person_corrections_and_departures_from_the_command_line(tmp_path):
         ledger.register(CLERK, id_number=idn, name="张三", region="500110001001")
         ledger.enroll(CLERK, id_number=idn, year=2021, tier=1, enrolled_on=date(2020, 11, 5))
     ledger.change_identity(BUREAU, id_number=right, category="dibao", action="certify", effective_on=date(2020, 1, 1))
+    ledger.register(CLERK, id_number="H7654321", document_type="hk_macao_pass", name="陈港", sex="male",
+                    birth_date=date(1980, 5, 5), region="500110001001")
     paid = ledger.pay(CLERK, id_number=wrong, year=2021, amount="100.00", channel="wechat",
                       paid_at=datetime(2020, 11, 6, 10, tzinfo=timezone(timedelta(hours=8)))).payment_id
     events = ledger.store.recorder.max_notification_id()
@@ -93,11 +95,16 @@ def test_person_corrections_and_departures_from_the_command_line(tmp_path):
     assert refused.returncode == 2 and "--hukou-registered-on" in refused.stderr
     refused = cli("person", "depart", wrong, "death", "--on", "2021-03-10", "--source", " ")
     assert refused.returncode == 2 and "source" in refused.stderr
+    refused = cli("person", "correct", wrong, "--reason", "出生日期", "--birth-date", "1970-01-02")
+    assert refused.returncode == 2 and "birth_date" in refused.stderr and "identity number" in refused.stderr
     ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)})
     assert ledger.store.recorder.max_notification_id() == events  # the refusals wrote nothing
     ledger.close()
     done = cli("person", "correct", wrong, "--reason", "姓名录错", "--name", "张山")
     assert done.returncode == 0 and "张山" in done.stdout, done.stderr
+    done = cli("person", "correct", "H7654321", "--document-type", "hk_macao_pass", "--reason", "出生日期录错",
+               "--birth-date", "1980-05-15")
+    assert done.returncode == 0 and "born 1980-05-15" in done.stdout, done.stderr
     done = cli("person", "retract", right, "低保对象", "--reason", "录入错误")
     assert done.returncode == 0 and "categories held now: none" in done.stdout, done.stderr
     done = cli("person", "move-payment", wrong, paid, "--reason", "付错人", "--to-id-number", right)
@@ -107,6 +114,7 @@ def test_person_corrections_and_departures_from_the_command_line(tmp_path):
     ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)})
     try:
         assert ledger.person(wrong).name == "张山" and ledger.person(wrong).left is not None
+        assert ledger.person("H7654321", document_type="hk_macao_pass").birth_date == date(1980, 5, 15)
         assert ledger.coverage(right, 2021).paid_fen == 10000
         assert ledger.store.recorder.max_notification_id() > events
     finally:

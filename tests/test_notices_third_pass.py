@@ -602,3 +602,53 @@ def test_village_lists_take_the_names_of_the_loaded_target_table(api, clock, tmp
     assert names("payable") == [("500110001003", "沙溪村")]
     csv_text = api.get("/v1/reports/payable", params={**params, "format": "csv"}, headers=auditor).content.decode("utf-8-sig")
     assert "沙溪村" in csv_text
+
+
+def test_a_permits_birth_date_is_corrected_and_the_answer_as_known_before_stays(api, clock):
+    """A 港澳居民来往内地通行证 carries no birth date in its number: the clerk types it, and a typo is
+    corrected like any field of the registration. A resident identity number's birth date is its own
+    digits and is refused, naming why; a date that would put a recorded fact before the birth, or
+    make a newborn's enrollment a lie, is refused; nothing refused is written."""
+    village, permit = "500114001001", "H12345678"
+    q = {"document_type": "hk_macao_pass"}
+    r = api.post("/v1/persons", json={"id_number": permit, "document_type": "hk_macao_pass", "name": "陈港",
+                                      "sex": "female", "birth_date": "2021-03-05", "region": village}, headers=h(api))
+    assert r.status_code == 201, r.text
+    r = api.post("/v1/enrollments", headers=h(api), json={"id_number": permit, "year": 2021, "tier": 1,
+                 "enrolled_on": "2021-03-10", "cohort": "newborn", **q})
+    assert r.status_code == 201, r.text
+    r = api.post("/v1/payments", headers={**h(api), "Idempotency-Key": "permit-1"},
+                 json={"id_number": permit, "year": 2021, "amount": r.json()["individual_payable"],
+                       "paid_at": "2021-03-12T10:00:00+08:00", "channel": "wechat", **q})
+    assert r.status_code == 201 and r.json()["enrollment"]["status"] == "paid", r.text
+    before = clock.advance(minutes=1)
+    clock.advance(minutes=1)
+    resident = register(api, village, date(1980, 2, 2))
+    written = event_count(api.ledger)
+    for idn, params, body, field, rule in (
+        (resident, {}, {"birth_date": "1980-02-03"}, "birth_date", "birth_date_in_id_number"),
+        (permit, q, {"birth_date": "2021-03-11"}, "birth_date", "date_range"),  # after its enrollment
+        (permit, q, {"birth_date": "2031-01-01"}, "birth_date", "date_range"),  # in the future
+        (permit, q, {"birth_date": "2019-12-30"}, "birth_date", "newborn_age"),  # no newborn of 2021 then
+        (permit, q, {"birth_date": "2021-02-30"}, "birth_date", None),
+    ):
+        r = api.post(f"/v1/persons/{idn}/corrections", params=params, headers=bureau(api),
+                     json={"reason": "出生日期录错", **body})
+        assert r.status_code in (400, 409, 422) and field in r.text, (body, r.text)
+        if rule:
+            assert r.json()["type"].endswith("/" + rule), r.json()
+    assert event_count(api.ledger) == written
+    old = api.get(f"/v1/persons/{permit}/coverage", params={**q, "year": 2021}, headers=h(api)).json()
+    r = api.post(f"/v1/persons/{permit}/corrections", params=q, headers=bureau(api),
+                 json={"reason": "通行证出生日期录错", "birth_date": "2021-03-01"})
+    assert r.status_code == 201, r.text
+    assert r.json()["birth_date"] == "2021-03-01"
+    now = api.get(f"/v1/persons/{permit}/coverage", params={**q, "year": 2021}, headers=h(api)).json()
+    then = api.get(f"/v1/persons/{permit}/coverage", params={**q, "year": 2021, "known_at": before.isoformat()},
+                   headers=h(api)).json()
+    assert then == old
+    # Paid within 90 days of birth, a newborn is covered from birth: the corrected birth moves the start.
+    assert (old["benefit_start"], now["benefit_start"]) == ("2021-03-05", "2021-03-01")
+    fixed = [e for e in api.get(f"/v1/persons/{permit}/history", params=q, headers=h(api, "auditor")).json()["events"]
+             if e["type"] == "RegistrationCorrected"]
+    assert [(e["data"]["birth_date"], e["data"]["corrects"]) for e in fixed] == [("2021-03-01", 1)]

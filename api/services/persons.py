@@ -16,7 +16,7 @@ def person_out(person: Person) -> dict[str, Any]:
     r = person.registration
     assert r is not None
     return {"id_number": r.id_number, "document_type": r.document_type, "name": person.name, "sex": r.sex,
-            "birth_date": r.birth_date, "region": person.region}
+            "birth_date": person.birth_date, "region": person.region}
 
 
 def history_row(e: Any) -> dict[str, Any]:
