@@ -44,6 +44,9 @@ class CoverageView:
     through_mother: tuple[date, date] | None = None
     unsettled_days: tuple[date, date] | None = None
     refund_fen: int = 0
+    # The subsidy's amount is left to other rules (据实), paid or not: the funder will pay for the
+    # person once it is set, so the subsidies report counts them apart from what is spent.
+    subsidy_amount_unknown: bool = False
     waiting: Waiting | None = None
     critical_illness: Limit | None = None
     explanation: list[str] = field(default_factory=list)
@@ -303,6 +306,8 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
                 lines.append(f"paid on {day}, in a band that charges the whole cost: {yuan(full)} is owed, without"
                              f" subsidy ({band_for(policy, day).source})")
     view.fully_paid_on = paid_on
+    # (A band charging the whole cost cleared owed_unknown: no subsidy at all there.)
+    view.subsidy_amount_unknown = bool(owed_unknown and subsidy is not None and subsidy.undetermined and not e.fee_waived)
     if how:
         lines.append(how)
     by_subsidy = view.payable_fen == 0 and not e.fee_waived

@@ -42,9 +42,9 @@ class Source(Protocol):
 
 def awaiting_amount(groups: dict[tuple[str, str], list[int]], names: dict[str, str], person: Person,
                     view: CoverageView) -> None:
-    """Count an enrolled, unpaid person under a subsidy whose amount is undetermined (据实) in its
-    funder's group, apart from what is spent. Both sources call it on the same fold."""
-    if not (view.enrolled and view.owed_unknown):
+    """Count an enrolled person under a subsidy whose amount is undetermined (据实), paid or not, in
+    its funder's group, apart from what is spent. Both sources call it on the same fold."""
+    if not (view.enrolled and view.subsidy_amount_unknown):
         return
     granted = person.enrollments[view.year].subsidy
     if granted is None or not granted.undetermined or not granted.funder:

@@ -149,7 +149,7 @@ class ViewSource:
             entry = groups[(funder, category)]
             entry[0] += int(n)
             entry[1] += int(fen)
-        for person, view in self._folded(region, year, on, "owed_unknown = 1"):
+        for person, view in self._folded(region, year, on, "amount_unknown = 1"):
             awaiting_amount(groups, names, person, view)
         return groups, names
 
@@ -157,7 +157,7 @@ class ViewSource:
         """The persons whose believed row meets `where`, folded from their events (read in pages of
         1,000 streams): for what the rows do not hold."""
         assert self.store is not None, "this report reads the persons' events"
-        rows, params = self._believed(self.views.person_rows, "person, enrolled, owed_unknown", (year,), region, on)
+        rows, params = self._believed(self.views.person_rows, "person, enrolled, amount_unknown", (year,), region, on)
         persons = [UUID(str(p)) for p, in self.views.query(f"SELECT person FROM ({rows}) AS r WHERE {where}", params)]
         for start in range(0, len(persons), 1000):
             for pid, events in self.store.select_streams(persons[start:start + 1000]).items():

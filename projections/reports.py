@@ -30,8 +30,8 @@ PAYABLE_COLUMNS = ["village", "village_name", "id_number", "name", "tier", "coho
 
 def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
     """Persons and amounts per funder and category, for enrollments not cancelled on the date; and
-    the persons a funder will pay for whose amount the notice leaves to other rules (据实), enrolled
-    and not yet paid: counted apart, never as 0.00 spent."""
+    the persons a funder will pay for whose amount the notice leaves to other rules (据实), enrolled,
+    paid or not: counted apart, never as 0.00 spent."""
     groups, funders = source.subsidy_groups(region, year, on)
     rows = [
         {"funder": f, "funder_name": funders.get(f, f), "category": c, "category_name": chinese_name(c),

@@ -62,6 +62,7 @@ class YearFacts(NamedTuple):
     undetermined: int  # paid, but the policy gives no rule for the case (SPEC Decision 12), or owes an unknown amount
     elsewhere: str  # cover held elsewhere, "first:last" day ordinals, space-separated (ASSISTED rows only)
     owed_unknown: int  # of the undetermined: not paid, and what is owed is unknown (a 据实 subsidy, a waiver)
+    amount_unknown: int  # enrolled under a subsidy whose amount other rules set (据实), paid or not
 
 
 class PaymentFacts(NamedTuple):
@@ -120,7 +121,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
         elsewhere = " ".join(f"{c.from_on.toordinal()}:{c.to_on.toordinal() if c.to_on else OPEN_DAY}"
                              for c in person.elsewhere)
         years.append(_year((ASSISTED, person.region, 0, 0, 0, 0, held, "", "", "", 0, fit(person.name),
-                            mask(person.id_number), 0, elsewhere, 0)))
+                            mask(person.id_number), 0, elsewhere, 0, 0)))
     for year, enrollment in person.enrollments.items():
         view = enrollment_view(person, year, explain=False)
         live = view.enrolled
@@ -133,7 +134,7 @@ def _facts(person: Person, paid_days: dict[int, int]) -> list[YearFacts | Paymen
             s.funder if s else "",
             policy_by_id(view.policy, person.known_at).funders.get(s.funder, s.funder) if s and view.policy else "",
             s.category if s else "", s.amount_fen if s else 0, "", "", int(view.is_undetermined), "",
-            int(view.owed_unknown),
+            int(view.owed_unknown), int(live and view.subsidy_amount_unknown),
         )))
         for p in enrollment.collected():
             payments.append(_payment((year, person.region, p.payment_id, paid_days[id(p)],

@@ -58,7 +58,7 @@ COVERED = {
 
 
 # The person rows' latest facts: a table without one of them is of an older shape.
-SHAPE_COLUMNS = ("undetermined", "elsewhere", "owed_unknown")
+SHAPE_COLUMNS = ("undetermined", "elsewhere", "owed_unknown", "amount_unknown")
 
 LEFT_OF_ROOT = f"node < {ROOT}"  # the closed rows' index condition, which its queries repeat word for word
 

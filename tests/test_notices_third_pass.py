@@ -563,6 +563,14 @@ def test_the_subsidies_report_counts_whom_a_funder_will_pay_for_before_the_amoun
     assert (row["funder"], row["persons"], row["amount"], row["persons_amount_undetermined"]) == (
         "health_commission", 0, "0.00", 1), row
     assert body["total"]["persons_amount_undetermined"] == 1 and body["warnings"]
+    # Paid in full, without the subsidy it awaits, the person is still one the funder will pay for
+    # (the amount, once set, is theirs): counted so, and nothing is counted as spent.
+    pay(api, idn, 2021, view["individual_payable"], "2020-10-02T10:00:00+08:00", f"jushi-{idn}")
+    assert coverage(api, idn, 2021)["status"] == "paid"
+    body = api.get("/v1/reports/subsidies", params={"region": "532301", "year": 2021, "as_of": "2021-12-31"},
+                   headers=h(api, "auditor")).json()
+    row = next(r for r in body["rows"] if r["category"] == "fp_rural_one_child")
+    assert (row["persons"], row["amount"], row["persons_amount_undetermined"]) == (0, "0.00", 1), row
 
 
 # -- the village lists name each village as the bureau's target table does ----------------------
