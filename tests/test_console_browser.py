@@ -220,3 +220,51 @@ def test_english_by_the_switch(page, served):
     page.click("text=English")
     page.wait_for_load_state()
     assert page.is_visible("text=Rate of target") and "region=500114" in page.url
+
+
+def test_the_bureau_corrects_a_registration_and_records_a_death_from_the_person_page(page, served):
+    """A clerk's corrections in the browser: a name typed wrong corrected, a departure with a date in
+    the future refused on the page (the form open again, what was typed kept, nothing written), then
+    recorded; the API answers with the same events."""
+    person = [p for p in plan(400, 2021) if p.payments][5]
+    ledger = served["ledger"]
+    sign_in(page, served)
+    page.fill("#id-number", person.id_number)
+    page.click(".search button")
+    page.wait_for_url("**/console/persons/**")
+    address = page.url
+    page.click("#correct summary")
+    page.fill("#correct-name", "王更正")
+    page.fill("#correct-reason", "姓名录错")
+    page.click("#correct-submit")
+    page.wait_for_url("**done=correct")
+    assert page.is_visible("#done") and "王更正" in page.inner_text("#registration")
+    assert ledger.person(person.id_number).name == "王更正"
+
+    events = len(ledger.events_of(person.id_number)[1])
+    page.click("#depart summary")
+    page.select_option("#depart-reason", "death")
+    page.fill("#depart-on", "2099-01-01")
+    page.fill("#depart-source", "户籍注销")
+    page.click("#depart-submit")
+    page.wait_for_selector("#refused-depart")
+    assert "发生日期" in page.inner_text("#refused-depart") and "未记账" in page.inner_text("#refused-depart")
+    assert page.is_visible("#depart-source") and page.input_value("#depart-source") == "户籍注销"
+    assert len(ledger.events_of(person.id_number)[1]) == events
+    page.fill("#depart-on", "2021-06-30")
+    page.click("#depart-submit")
+    page.wait_for_url("**done=depart")
+    assert page.is_visible("#done")
+    assert ledger.person(person.id_number).left.left_on.isoformat() == "2021-06-30"
+    r = httpx.get(f"{served['base']}/v1/persons/{person.id_number}/history",
+                  headers={"Authorization": f"Bearer {served['tokens']['auditor']}"})
+    kinds = [e["type"] for e in r.json()["events"]]
+    assert "RegistrationCorrected" in kinds and "PersonLeft" in kinds
+    # On a phone the open forms fit the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(address)
+    for form in ("correct", "retract", "move", "depart"):
+        page.click(f"#{form} summary")
+    wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392)
+        .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 12)""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide

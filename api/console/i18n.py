@@ -116,6 +116,44 @@ WORDS: dict[str, tuple[str, str]] = {
     "cash_receipts": ("现金票据号", "Cash receipts"),
     "village_name": ("村（社区）名称", "Village name"),
     "column:enrollment": ("参保状态", "Enrollment"),
+    # the person page's corrections (更正, 注销)
+    "corrections": ("更正与注销", "Corrections and departures"),
+    "corrections_help": ("每项更正都记为一条新的记账事项，注明所更正的事项和原因；原记录保留在记账历史中。留空的项目不更正。",
+                         "Each correction is a new event naming what it corrects and why; the original stays in the"
+                         " history. A field left empty is not corrected."),
+    "correct_registration": ("更正登记信息", "Correct the registration"),
+    "retract_category": ("撤销误录的资助身份", "Retract a category recorded in error"),
+    "move_payment": ("缴费错记更正（错人或错年度）", "Move a payment posted to the wrong person or year"),
+    "departure": ("死亡、迁出或参加职工医保", "Death, moving away, joining the employee scheme"),
+    "record_correction": ("记录更正", "Record the correction"),
+    "record_retraction": ("撤销该身份", "Retract it"),
+    "record_move": ("移至正确的人或年度", "Move the payment"),
+    "record_departure": ("记录", "Record"),
+    "nothing_written": ("未记账。", "Nothing was written."),
+    "left_already": ("已记录", "Already recorded"),
+    "done_correct": ("已记录登记更正。", "The registration correction is recorded."),
+    "done_retract": ("已撤销该资助身份，资助已重新核定。", "The category is retracted and the subsidy decided again."),
+    "done_move": ("已将该笔缴费移至正确的人或年度。", "The payment is moved where it belongs."),
+    "done_depart": ("已记录，待遇于该日后终止。", "Recorded: cover ends after that day."),
+    "departure:death": ("死亡", "Death"),
+    "departure:moved": ("迁出", "Moved away"),
+    "departure:employee_insurance": ("参加职工医保", "Joined the employee scheme"),
+    "field:name": ("姓名", "Name"),
+    "field:region": ("村（社区）代码", "Village code"),
+    "field:hukou_registered_on": ("落户日期", "落户 date"),
+    "field:birth_date": ("出生日期", "Birth date"),
+    "field:mother_id_number": ("母亲身份证号", "Mother's identity number"),
+    "field:father_id_number": ("父亲身份证号", "Father's identity number"),
+    "field:reason": ("原因", "Reason"),
+    "field:category": ("资助身份", "Category"),
+    "field:payment_id": ("缴费记录", "Payment"),
+    "field:to_id_number": ("应记入的身份证号（同一人留空）", "To identity number (empty: the same person)"),
+    "field:to_year": ("应记入的年度（同一年度留空）", "To year (empty: the same year)"),
+    "field:departure_reason": ("事由", "What happened"),
+    "field:left_on": ("发生日期", "On"),
+    "field:source": ("依据", "Source"),
+    "field:id_number": ("身份证号", "Identity number"),
+    "document_type": ("证件类型", "Document"),
 }
 
 
@@ -123,9 +161,11 @@ def translator(lang: str):
     index = 1 if lang == "en" else 0
 
     def t(key: str, **values: object) -> str:
-        """`column:x` is a report column's heading, where it differs from the word x."""
-        pair = WORDS.get(key) or WORDS.get(key.removeprefix("column:"))
-        text = pair[index] if pair else key.removeprefix("column:")
+        """`column:x` is a report column's heading, `field:x` a form field's label, where either
+        differs from the word x; a field no word names is shown as its own name."""
+        plain = key.split(":", 1)[-1]
+        pair = WORDS.get(key) or WORDS.get(plain)
+        text = pair[index] if pair else plain
         return text.format(**values) if values else text
 
     return t

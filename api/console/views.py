@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.auth import BUREAU, READERS, Caller, allow, person_readable
-from api.console import charts
+from api.console import charts, corrections
 from api.console.i18n import LANGUAGES, translator
 from api.console.sessions import COOKIE, LOGIN_COOKIE, Session, same
 from api.limits import FILE_PATHS, spool_upload
@@ -25,8 +25,9 @@ from api.services.person_page import person_page
 from api.services.reports import report_for
 from api.state import ledger_of, reports_of, sessions_of, tokens_of
 from domain.dates import CHINA, china_date
-from domain.errors import Forbidden, InvalidInput, NotFound
-from domain.idnumber import mask
+from api.problems import STATUS
+from domain.errors import Forbidden, InvalidInput, LedgerError, NotFound
+from domain.idnumber import DOCUMENT_TYPES, mask
 from domain.ledger import Ledger
 from projections.export import download
 from projections.reference import region_name
@@ -64,6 +65,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     context.setdefault("who", None)
     context.setdefault("csrf", "")
     context["can_import"] = context["who"] is not None and context["who"].role in BUREAU
+    context["document_types"] = DOCUMENT_TYPES
     return templates.TemplateResponse(request, template, {"t": translator(lang), "lang": lang, **context},
                                       status_code=status)
 
@@ -236,24 +238,60 @@ async def search_person(request: Request) -> Response:
     id_number = str(form.get("id_number") or "").strip().upper()
     if not id_number:
         raise InvalidInput("is required: the person's identity number", "id_number", "required")
-    person = await run_in_threadpool(ledger.person, id_number)
+    document_type = str(form.get("document_type") or "resident_id")
+    if document_type not in DOCUMENT_TYPES:
+        raise InvalidInput(f"must be one of {', '.join(DOCUMENT_TYPES)}", "document_type", "document_type")
+    person = await run_in_threadpool(lambda: ledger.person(id_number, document_type=document_type))
     person_readable(who, person)
     return RedirectResponse(f"/console/persons/{person.id}", 303)
 
 
-@router.get("/persons/{ref}")
-def person(request: Request, ref: str, known_at: str | None = None) -> HTMLResponse:
-    who, session = signed_in(request)
-    allow(who, READERS, "read persons")
+def _person_id(ref: str) -> UUID:
     try:
-        pid = UUID(ref)
+        return UUID(ref)
     except ValueError:
         raise NotFound("no person at this address", "person", "person_exists") from None
-    ledger = ledger_of(request)
-    page = person_page(ledger, pid, moment(known_at))
+
+
+@router.get("/persons/{ref}")
+def person(request: Request, ref: str, known_at: str | None = None, done: str | None = None) -> HTMLResponse:
+    who, session = signed_in(request)
+    allow(who, READERS, "read persons")
+    return _person_response(request, who, session, ref, known_at or "",
+                            done=done if done in corrections.ACTIONS else None)
+
+
+def _person_response(request: Request, who: Caller, session: Session, ref: str, known_at: str = "", *,
+                     status: int = 200, done: str | None = None, failed: dict[str, Any] | None = None) -> HTMLResponse:
+    page = person_page(ledger_of(request), _person_id(ref), moment(known_at))
     person_readable(who, page.current)
-    return render(request, "person.html", who=who, csrf=session.csrf, page=page,
-                  masked=mask(page.current.id_number), known_at=known_at or "", ref=ref)
+    return render(request, "person.html", status, who=who, csrf=session.csrf, page=page,
+                  masked=mask(page.current.id_number), known_at=known_at, ref=ref, done=done, failed=failed,
+                  can_correct=who.role in BUREAU and not known_at, correctable=corrections.choices(page.current))
+
+
+@router.post("/persons/{ref}/{action}")
+async def correct_person(request: Request, ref: str, action: str) -> Response:
+    """更正 and 注销 from the person page (bureau, admin): the same ledger commands as the API's,
+    each an event naming what it corrects. A refusal shows the page again with the form as typed
+    and the field named; nothing is written."""
+    who, session = signed_in(request)
+    if action not in corrections.ACTIONS:
+        raise NotFound("no such correction", "action", "action")
+    allow(who, BUREAU, "correct persons")
+    form = await checked_form(request, session)
+    ledger = ledger_of(request)
+    current = await run_in_threadpool(corrections.person_of, ledger, _person_id(ref))
+    person_readable(who, current)
+    try:
+        await run_in_threadpool(corrections.ACTIONS[action], ledger, who.actor, current, form)
+    except LedgerError as e:
+        if isinstance(e, Forbidden):
+            raise
+        typed = {k: str(v) for k, v in form.items() if k != "csrf" and isinstance(v, str)}
+        return _person_response(request, who, session, ref, status=STATUS.get(e.kind, 422),
+                                failed={"form": action, "field": e.field, "detail": e.message, "typed": typed})
+    return RedirectResponse(f"/console/persons/{ref}?done={action}", 303)
 
 
 @router.get("/imports")
