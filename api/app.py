@@ -7,6 +7,7 @@ ReDoc), since a bureau's network (医保专网) is often closed to the internet.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from api import console, logs, problems
+from api import console, health, logs, problems
 from api.auth import Tokens
 from api.http import enrollments, imports, log, persons, policies, reports
 from api.limits import BodyLimit
@@ -69,4 +70,11 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     for resource in (persons, enrollments, reports, imports, log, policies):
         app.include_router(resource.router)
     console.install(app)
+    metrics = health.Metrics(ledger, report_service, verifiable_log, keep_log)
+    app.state.metrics = metrics
+    app.state.ready_max_lag = health.max_lag(dict(os.environ))
+    app.state.metrics_token = os.environ.get("LEDGER_METRICS_TOKEN", "")
+    app.state.metrics_allow = health.allowed_networks(dict(os.environ))
+    app.include_router(health.router)
+    app.add_middleware(health.RequestMetrics, metrics=metrics)
     return app

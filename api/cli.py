@@ -543,8 +543,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
+    from api.logs import uvicorn_config
+
     app = create_app(_ledger(), follow=True, keep_log=not args.without_log)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log,
+                log_config=uvicorn_config(args.log_format), proxy_headers=True,
+                forwarded_allow_ips=os.environ.get("LEDGER_TRUSTED_PROXIES", "127.0.0.1"))
     return 0
 
 
@@ -656,6 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument("--log-format", choices=["text", "json"], default="text",
+                       help="json: one JSON object per line (time, level, logger, message), for a log collector;"
+                            " identity numbers are masked either way")
     serve.add_argument("--without-log", action="store_true",
                        help="do not keep the verifiable log's tree up to date while serving (it catches up when"
                             " proofs are asked for, or with `ledger log checkpoint`)")

@@ -9,10 +9,12 @@ around it, after undoing URL escapes (%20, %0A) and full-width digits.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import traceback
 import unicodedata
+from typing import Any
 from urllib.parse import unquote
 
 _RUN = re.compile(r"\d{14,}[Xx]?")
@@ -78,3 +80,19 @@ def install() -> None:
 
     logging.setLogRecordFactory(factory)
     _installed = True
+
+
+def uvicorn_config(log_format: str) -> dict[str, Any]:
+    """uvicorn's own logging settings, with every formatter JSON when asked (python-json-logger),
+    and the ledger's loggers through the same handler, so a collector reads one format."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    if log_format != "json":
+        return config
+    for name in config["formatters"]:
+        config["formatters"][name] = {"()": "pythonjsonlogger.json.JsonFormatter",
+                                      "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                                      "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}
+    config["loggers"]["ledger"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

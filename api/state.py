@@ -9,6 +9,7 @@ from fastapi import Request
 if TYPE_CHECKING:
     from api.auth import Tokens
     from api.console.sessions import Sessions
+    from api.health import Metrics
     from domain.ledger import Ledger
     from projections.service import Reports
     from projections.tlog import VerifiableLog
@@ -32,3 +33,7 @@ def log_of(request: Request) -> VerifiableLog:
 
 def sessions_of(request: Request) -> Sessions:
     return request.app.state.sessions
+
+
+def metrics_of(request: Request) -> Metrics:
+    return request.app.state.metrics

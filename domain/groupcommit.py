@@ -32,6 +32,8 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Unit] = []
         self._leading = False
+        # Told the size of each transaction written (the monitoring's batch sizes).
+        self.on_batch: Callable[[int], object] | None = None
 
     def commit(self, events: Sequence[Any]) -> None:
         unit = _Unit(events)
@@ -67,7 +69,10 @@ class GroupCommit:
 
     def _write_group(self, group: list[_Unit]) -> None:
         try:
-            self._write([e for unit in group for e in unit.events])
+            events = [e for unit in group for e in unit.events]
+            self._write(events)
+            if self.on_batch is not None:
+                self.on_batch(len(events))
         except (IntegrityError, OperationalError) as shared_error:
             if len(group) == 1:
                 group[0].error = shared_error

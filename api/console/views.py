@@ -23,7 +23,7 @@ from api.limits import FILE_PATHS, spool_upload
 from api.services.collection_import import SUCCESS, RowResult, import_file
 from api.services.person_page import person_page
 from api.services.reports import report_for
-from api.state import ledger_of, reports_of, sessions_of, tokens_of
+from api.state import ledger_of, metrics_of, reports_of, sessions_of, tokens_of
 from domain.dates import CHINA, china_date
 from api.problems import STATUS
 from domain.errors import Forbidden, InvalidInput, LedgerError, NotFound
@@ -322,6 +322,7 @@ async def import_upload(request: Request) -> HTMLResponse:
         summary = await run_in_threadpool(import_file, ledger_of(request), who, upload, keep_failed)
     finally:
         upload.close()
+    metrics_of(request).counted(summary.counts_dict())
     return render(request, "imports.html", who=who, csrf=session.csrf,
                   result={"counts": summary.counts_dict(), "failed": failed, "more": more,
                           "totals": summary.totals()})

@@ -14,6 +14,7 @@ from api.http.deps import BUREAU, TheLedger, Who, allow
 from api.limits import FILE_PATHS, spool_upload
 from api.schemas import ImportReport
 from api.services.collection_import import RowResult, import_file
+from api.state import metrics_of
 
 router = APIRouter()
 responses = problems.PROBLEM_RESPONSES
@@ -36,6 +37,7 @@ async def import_collections(request: Request, who: Who, ledger: TheLedger) -> S
         summary = await run_in_threadpool(import_file, ledger, who, upload, emit)
     finally:
         upload.close()
+    metrics_of(request).counted(summary.counts_dict())
     out.seek(0)
 
     def body():
