@@ -535,6 +535,49 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+# -- backup and restore ---------------------------------------------------------------------------
+
+PG_DUMP = ("pg_dump --format=custom --compress=6 --no-owner --no-privileges --serializable-deferrable"
+           " --dbname \"$LEDGER_DATABASE_URL\" --file ledger.dump")
+
+
+def _sqlite_only(what: str) -> Path:
+    from domain.store import storage_env
+
+    env = storage_env()
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        raise InvalidInput(f"is PostgreSQL: {what} it with the database's own tools, e.g. {PG_DUMP}"
+                           " (restore: pg_restore --clean --if-exists --no-owner --dbname URL ledger.dump; see"
+                           " README)", "LEDGER_DATABASE_URL", "backup_postgres")
+    return Path(env["SQLITE_DBNAME"])
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from api.services.backup import backup
+
+    source = _sqlite_only("back")
+    started = time.perf_counter()
+    events = backup(source, Path(args.out))
+    print(f"backed up {events:,} events from {source} to {args.out} (and {args.out}.sha256) in"
+          f" {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from api.services.backup import restore
+    from projections.tlog import log_settings
+
+    target = _sqlite_only("restore")
+    _, key_file = log_settings({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(target)})
+    done = restore(Path(args.file), target, key_file, args.replace)
+    print(f"restored {done.events:,} events to {target}: the log verified ({done.verified:,} events in its tree,"
+          f" {done.checkpoints} signed checkpoints)")
+    if done.kept_as:
+        print(f"the database it replaced is kept at {done.kept_as}")
+    print("the report projection rebuilds from the restored log when the ledger next opens it")
+    return 0
+
+
 # -- serve and tokens -------------------------------------------------------------------------
 
 
@@ -667,6 +710,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not keep the verifiable log's tree up to date while serving (it catches up when"
                             " proofs are asked for, or with `ledger log checkpoint`)")
     serve.set_defaults(func=cmd_serve)
+
+    backup = sub.add_parser("backup", help="a consistent copy of the SQLite ledger while it runs, with its checksum")
+    backup.add_argument("out", help="the backup file to write (never overwritten)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="check a backup (checksum, integrity, the verifiable log), then put"
+                                             " it in the ledger's place")
+    restore.add_argument("file")
+    restore.add_argument("--replace", action="store_true",
+                         help="replace an existing ledger (stop `ledger serve` first; the old one is kept beside it)")
+    restore.set_defaults(func=cmd_restore)
 
     token = sub.add_parser("token", help="API tokens: create, list, revoke").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="a new token, printed as the last line")
