@@ -126,14 +126,21 @@ class Tokens:
         cached = self._cache.get(digest)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        caller = self.verify_hash(digest)
+        if caller is None:
+            self._cache.pop(digest, None)
+        else:
+            self._cache[digest] = (caller, time.monotonic() + self.CACHE_SECONDS)
+        return caller
+
+    def verify_hash(self, digest: str) -> Caller | None:
+        """The caller of the token with this SHA-256, read from the store now (no cache): a console
+        session's, whose revocation must end it at once in every process."""
         events = self._stream(claim_id("token", digest))
         if not events or any(isinstance(e, TokenRevoked) for e in events):
-            self._cache.pop(digest, None)
             return None
         t = events[0]
-        caller = Caller(t.name, t.token_role, tuple(t.regions), t.point)
-        self._cache[digest] = (caller, time.monotonic() + self.CACHE_SECONDS)
-        return caller
+        return Caller(t.name, t.token_role, tuple(t.regions), t.point)
 
     def list(self) -> list[dict]:
         from eventsourcing.utils import get_topic

@@ -30,11 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.sql import SQL, Identifier
-
 from domain.dates import now
 from domain.store import EventStore
+from domain.tables import OwnTables
 from projections import merkle
 from projections.notes import Signer, checkpoint_text
 
@@ -81,18 +79,12 @@ class Checkpoint:
     made_at: str
 
 
-class TreeTables:
+class TreeTables(OwnTables):
     """The tree's tables, in the ledger's database (the same SQLite file, or the same schema)."""
 
     def __init__(self, store: EventStore):
-        self.recorder = store.recorder
-        self.datastore = self.recorder.datastore
-        self.postgres = isinstance(store.recorder, PostgresApplicationRecorder)
-        if self.postgres:
-            prefix = Identifier(self.datastore.schema).as_string() + "."
-            self.p = "%s"
-        else:
-            prefix, self.p = "", "?"
+        super().__init__(store)
+        prefix = self.prefix
         self.tiles_table, self.runs = prefix + "tlog_tiles", prefix + "tlog_runs"
         self.state_table, self.checkpoints = prefix + "tlog_state", prefix + "tlog_checkpoints"
         blob = "bytea" if self.postgres else "BLOB"
@@ -108,15 +100,6 @@ class TreeTables:
                 " made_at TEXT NOT NULL)",
             ):
                 c.execute(self._sql(statement))
-
-    def _sql(self, statement: str) -> Any:
-        return SQL(statement) if self.postgres else statement  # type: ignore[arg-type]
-
-    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(statement.replace("?", self.p)), params)
-            rows = c.fetchall()
-        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
 
     def state(self) -> tuple[int, int]:
         """(leaves in the tree, the last leaf's position)."""

@@ -43,7 +43,7 @@ class ConsoleHeaders:
 
 
 def install(app: FastAPI) -> None:
-    app.state.sessions = Sessions()
+    app.state.sessions = Sessions(app.state.ledger.store)
     app.mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static")
     app.include_router(views.router)
     app.add_middleware(ConsoleHeaders)

@@ -75,7 +75,7 @@ def signed_in(request: Request) -> tuple[Caller, Session]:
     session = sessions_of(request).get(sid)
     if session is None:
         raise SignedOut("session_ended" if sid else None)
-    who = tokens_of(request).verify(session.token)
+    who = tokens_of(request).verify_hash(session.token_hash)
     if who is None:  # revoked since sign-in
         sessions_of(request).close(sid)
         raise SignedOut("token_wrong")
