@@ -607,10 +607,19 @@ def find_policy(region: str, year: int) -> Policy:
             if best is None or len(p.region) > len(best.region):
                 best = p
     if best is None:
-        raise RefusedByRule(
-            f"no policy for region {region} and coverage year {year}: the ledger knows "
-            + ", ".join(f"{p.region} {p.year}" for p in all_policies()),
-            "year",
-            "policy_exists",
-        )
+        raise RefusedByRule(*_missing_notice(region, year), "policy_exists")
     return best
+
+
+def _missing_notice(region: str, year: int) -> tuple[str, str]:
+    """Why a year cannot be enrolled: its notice is not loaded. Names the region's latest notice, so
+    the clerk can tell the bureau which one the new year's replaces."""
+    mine = sorted((p for p in all_policies() if region.startswith(p.region)), key=lambda p: (p.year, len(p.region)))
+    if not mine:
+        return (f"no policy covers region {region}: the ledger holds policies for "
+                + ", ".join(sorted({f"{p.region} ({p.region_name})" for p in all_policies()})), "region")
+    latest = mine[-1]
+    return (f"no policy is in force for coverage year {year} in {latest.region_name} ({latest.region}): the {year}"
+            f" collection notice (征缴通知) has not been loaded; the latest loaded is {latest.year}'s, {latest.notice}."
+            " The bureau loads the new year's with `ledger policy load FILE --notice-number … --notice-date …`"
+            " (README: a new coverage year)", "year")

@@ -686,3 +686,27 @@ def test_the_critical_illness_limit_after_a_break_is_the_policys_to_state(store_
                        params={"year": 2027}).json()["critical_illness"]["limit"] == "20000.00"
     finally:
         api.ledger.close()
+
+
+def test_a_new_year_is_refused_until_its_notice_is_loaded(store_env):
+    """The year rollover: before the bureau loads the new year's notice, an enrollment for it is
+    refused naming what is missing and the latest notice loaded, and nothing is written; loaded
+    through the admin API, the same enrollment is taken."""
+    from conftest import event_count
+
+    api = client(store_env)
+    try:
+        idn = resident(api)
+        before = event_count(api.ledger)
+        r = api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1, "enrolled_on": "2026-11-20"})
+        assert r.status_code == 422 and rule_of(r) == "policy_exists", r.text
+        detail = r.json()["detail"]
+        assert "year" in detail and "2027 collection notice" in detail and "2025's" in detail and "policy load" in detail
+        assert event_count(api.ledger) == before
+        loaded = api.post("/v1/policies", params={"notice_number": "青医保发〔2026〕1号", "notice_date": "2026-08-01",
+                                                  "file_name": "3702-2027.toml"}, content=QINGDAO_2027.read_bytes())
+        assert loaded.status_code == 201, loaded.text
+        r = api.post("/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1, "enrolled_on": "2026-11-20"})
+        assert r.status_code == 201 and r.json()["policy"] == "3702-2027", r.text
+    finally:
+        api.ledger.close()
