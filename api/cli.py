@@ -535,6 +535,19 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+# -- schema versions --------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from api.services.migrate import migrate
+    from domain.store import storage_env
+
+    start, end = migrate(storage_env())
+    print(f"the database was at schema version {start} and is at {end}" if start != end
+          else f"the database is at schema version {end} already: nothing to do")
+    return 0
+
+
 # -- backup and restore ---------------------------------------------------------------------------
 
 PG_DUMP = ("pg_dump --format=custom --compress=6 --no-owner --no-privileges --serializable-deferrable"
@@ -711,6 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
                             " proofs are asked for, or with `ledger log checkpoint`)")
     serve.set_defaults(func=cmd_serve)
 
+    sub.add_parser("migrate", help="bring the database's tables up to this release's schema version (back it up"
+                                   " first)").set_defaults(func=cmd_migrate)
     backup = sub.add_parser("backup", help="a consistent copy of the SQLite ledger while it runs, with its checksum")
     backup.add_argument("out", help="the backup file to write (never overwritten)")
     backup.set_defaults(func=cmd_backup)

@@ -38,6 +38,7 @@ from domain.rules import (
     check_payment_date, check_repair, check_student, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel,
 )
 from domain.policy_load import install_from
+from domain.schema import check as check_schema
 from domain.store import open_store, storage_env
 from domain.text import clean_text, optional_text
 
@@ -182,6 +183,7 @@ class Ledger:
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = now):
         self.env = storage_env() if env is None else env
         self.store = open_store(self.env)
+        check_schema(self.store)  # never write into a database of another release's shape
         install_from(self.store)  # the policies loaded into this ledger are in force in this process
         self.committer = GroupCommit(self._insert)
         self.clock = clock
