@@ -799,7 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     correct.add_argument("--hukou-registered-on", help="落户 date, YYYY-MM-DD")
     correct.add_argument("--mother", help="the mother's identity number")
     correct.add_argument("--father", help="the father's identity number")
-    correct.add_argument("--birth-date", help="for a passport or permit: the birth date it prints, YYYY-MM-DD")
+    correct.add_argument("--birth-date", help="for a permit: the birth date it prints, YYYY-MM-DD")
     correct.add_argument("--document-type", default="resident_id",
                          help="the document the number is of: resident_id (default), hk_macao_pass, taiwan_pass or"
                               " foreign_permanent_residence")

@@ -72,8 +72,8 @@ class Correction(Strict):
     hukou_registered_on: Day | None = Field(None, description="household registration (落户) date")
     mother_id_number: StrictStr | None = None
     father_id_number: StrictStr | None = None
-    birth_date: Day | None = Field(None, description="for a passport or permit: the birth date as the document"
-                                   " prints it (a resident identity number carries its own)")
+    birth_date: Day | None = Field(None, description="for a permit (港澳、台湾通行证, 外国人永居证): the birth date"
+                                   " it prints (a resident identity number carries its own)")
 
 
 

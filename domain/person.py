@@ -89,7 +89,7 @@ class Person:
     father_id_number: str | None = None
     children: dict[int, list[UUID]] = field(default_factory=dict)  # year -> newborns whose waiver rests on this parent
     left: ev.PersonLeft | None = None  # died, moved away or joined the employee scheme (as of the fold)
-    corrected_birth_date: date | None = None  # a passport's or permit's birth date corrected since registration
+    corrected_birth_date: date | None = None  # a permit's birth date corrected since registration
     # The moment the fold was cut at ("as known at"), None for everything known: the policy
     # version a question uses is the one known then.
     known_at: datetime | None = None

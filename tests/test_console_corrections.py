@@ -53,6 +53,7 @@ def test_a_refused_correction_shows_the_form_again_names_the_field_and_writes_no
         ("correct", {"name": "李四"}, "reason", 400),
         ("correct", {"reason": "录错"}, "reason", 400),  # nothing named to correct
         ("correct", {"reason": "录错", "hukou_registered_on": "2021-02-30"}, "hukou_registered_on", 400),
+        ("correct", {"reason": "录错", "hukou_registered_on": "20210220"}, "hukou_registered_on", 400),
         ("correct", {"reason": "录错", "region": "99"}, "region", 400),
         ("correct", {"reason": "录错", "birth_date": "1975-05-06"}, "birth_date", 400),  # a resident number's own
         ("correct", {"reason": "录错", "mother_id_number": "123"}, "mother_id_number", 400),

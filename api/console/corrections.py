@@ -3,6 +3,7 @@ body, then the same ledger command. A field left empty is not corrected."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -14,6 +15,8 @@ from domain.errors import InvalidInput, NotFound
 from domain.ledger import DEPARTURES, Actor, Ledger
 from domain.money import yuan
 from domain.person import Person, fold
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # as a browser's date field sends it, nothing looser
 
 
 def person_of(ledger: Ledger, pid: UUID) -> Person:
@@ -35,9 +38,11 @@ def _day(form: Any, field: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        if _DAY.fullmatch(value):
+            return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput("must be a date written YYYY-MM-DD, like 2021-03-20", field, "date") from None
+        pass
+    raise InvalidInput("must be a date written YYYY-MM-DD, like 2021-03-20", field, "date")
 
 
 def _year(form: Any, field: str) -> int | None:

@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse
 
 from api import problems
 from api.http.deps import BUREAU, WRITERS, TheLedger, Who, allow
-from api.schemas import Cancel, DocumentType, Enroll, EnrollmentOut, MovedPaymentOut, MovePayment, Pay, PaymentOut, VoidPayment
+from api.schemas import (
+    Cancel, DocumentType, Enroll, EnrollmentOut, MovedPaymentOut, MovePayment, Pay, PaymentOut, VoidPayment,
+)
 from domain.errors import InvalidInput
 
 router = APIRouter()
