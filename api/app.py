@@ -17,8 +17,9 @@ from fastapi_offline import FastAPIOffline
 
 from api import console, health, logs, problems
 from api.auth import Tokens
-from api.http import enrollments, imports, log, persons, policies, reports
+from api.http import audit, enrollments, imports, log, persons, policies, reports
 from api.limits import BodyLimit
+from api.services.read_audit import ReadAudit
 from domain.ledger import Ledger
 from projections.follower import Background
 from projections.service import Reports
@@ -47,6 +48,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
         if log_thread:
             log_thread.start()
         yield
+        app.state.read_audit.flush()
         stop.set()
         if follower:
             follower.stop()
@@ -65,9 +67,10 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     app.state.tokens = Tokens(ledger)
     app.state.reports = report_service
     app.state.log = verifiable_log
+    app.state.read_audit = ReadAudit(ledger.store)
     problems.install(app)
     app.add_middleware(BodyLimit)
-    for resource in (persons, enrollments, reports, imports, log, policies):
+    for resource in (persons, enrollments, reports, imports, log, policies, audit):
         app.include_router(resource.router)
     console.install(app)
     metrics = health.Metrics(ledger, report_service, verifiable_log, keep_log)

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 
@@ -535,6 +535,35 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+# -- the access audit -----------------------------------------------------------------------------
+
+
+def cmd_audit_reads(args: argparse.Namespace) -> int:
+    from api.services.read_audit import COLUMNS, ReadAudit
+
+    def utc(text: str | None, option: str) -> str | None:
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(f"must be a date and time like 2021-03-01T10:00:00+08:00, got {text!r}", option,
+                               "date_time") from None
+        if moment.tzinfo is None:
+            raise InvalidInput("needs its offset, like +08:00", option, "date_time")
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    rows = ReadAudit(_ledger().store).reads((), utc(args.since, "--since"), utc(args.until, "--until"), args.token,
+                                            args.limit)
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    print("\t".join(COLUMNS))
+    for r in rows:
+        print("\t".join(r[c] for c in COLUMNS))
+    return 0
+
+
 # -- schema versions --------------------------------------------------------------------------------
 
 
@@ -724,6 +753,14 @@ def build_parser() -> argparse.ArgumentParser:
                             " proofs are asked for, or with `ledger log checkpoint`)")
     serve.set_defaults(func=cmd_serve)
 
+    audit = sub.add_parser("audit", help="the access audit: who read what").add_subparsers(dest="what", required=True)
+    reads = audit.add_parser("reads", help="reads of persons' data and reports, newest first")
+    reads.add_argument("--since", help="from this moment, like 2021-03-01T00:00:00+08:00")
+    reads.add_argument("--until")
+    reads.add_argument("--token", help="one token's name")
+    reads.add_argument("--limit", type=int, default=1000)
+    reads.add_argument("--format", choices=["table", "json"], default="table")
+    reads.set_defaults(func=cmd_audit_reads)
     sub.add_parser("migrate", help="bring the database's tables up to this release's schema version (back it up"
                                    " first)").set_defaults(func=cmd_migrate)
     backup = sub.add_parser("backup", help="a consistent copy of the SQLite ledger while it runs, with its checksum")

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 if TYPE_CHECKING:
-    from api.auth import Tokens
+    from api.auth import Caller, Tokens
     from api.console.sessions import Sessions
     from api.health import Metrics
+    from api.services.read_audit import ReadAudit
     from domain.ledger import Ledger
     from projections.service import Reports
     from projections.tlog import VerifiableLog
@@ -37,3 +38,9 @@ def sessions_of(request: Request) -> Sessions:
 
 def metrics_of(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+def read_by(request: Request, who: Caller, what: str, subject: str, region: str) -> None:
+    """Note a read of a person's data or a report in the access audit."""
+    audit: ReadAudit = request.app.state.read_audit
+    audit.record(who, what, subject, region, request.client.host if request.client else None)

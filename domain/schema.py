@@ -8,7 +8,7 @@ older than its database refuses to start, naming both versions, so no older rele
 shape it does not know.
 
 Versions: 1, the events, the verifiable log's tables and the report projection (before versions
-were recorded); 2, this table, and console sessions kept in the database.
+were recorded); 2, this table, console sessions kept in the database, and the access audit's reads.
 """
 
 from __future__ import annotations

@@ -154,6 +154,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "field:source": ("依据", "Source"),
     "field:id_number": ("身份证号", "Identity number"),
     "document_type": ("证件类型", "Document"),
+    # the access audit
+    "audit_reads": ("查询日志", "Who read what"),
+    "field:token": ("令牌名称", "Token name"),
+    "read:at": ("时间（UTC）", "Time (UTC)"),
+    "read:token": ("令牌", "Token"),
+    "read:role": ("角色", "Role"),
+    "read:what": ("查询内容", "What"),
+    "read:subject": ("对象", "Asked"),
+    "read:region": ("区划", "Region"),
+    "read:client": ("来源地址", "Client address"),
 }
 
 

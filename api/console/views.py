@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,7 +23,9 @@ from api.limits import FILE_PATHS, spool_upload
 from api.services.collection_import import SUCCESS, RowResult, import_file
 from api.services.person_page import person_page
 from api.services.reports import report_for
-from api.state import ledger_of, metrics_of, reports_of, sessions_of, tokens_of
+from api.services.read_audit import COLUMNS as READ_COLUMNS
+from api.services.read_audit import report_question
+from api.state import ledger_of, metrics_of, read_by, reports_of, sessions_of, tokens_of
 from domain.dates import CHINA, china_date
 from api.problems import STATUS
 from domain.errors import Forbidden, InvalidInput, LedgerError, NotFound
@@ -65,6 +67,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     context.setdefault("who", None)
     context.setdefault("csrf", "")
     context["can_import"] = context["who"] is not None and context["who"].role in BUREAU
+    context["can_audit"] = context["who"] is not None and context["who"].role in ("auditor", "admin")
     context["document_types"] = DOCUMENT_TYPES
     return templates.TemplateResponse(request, template, {"t": translator(lang), "lang": lang, **context},
                                       status_code=status)
@@ -205,6 +208,7 @@ def _report_page(kind: str):
         code, y = region_of(region, who), year_of(year, ledger)
         on, at = day(as_of, "as_of"), moment(known_at)
         report, columns, name = report_for(who, ledger, reports, kind, code, y, on, at)
+        read_by(request, who, f"report:{kind}", report_question(y, on, at, format), code)
         if format in ("csv", "xlsx"):
             body, media, filename = download(report, format, columns, name)
             return Response(body, media_type=media,
@@ -265,6 +269,7 @@ def _person_response(request: Request, who: Caller, session: Session, ref: str, 
                      status: int = 200, done: str | None = None, failed: dict[str, Any] | None = None) -> HTMLResponse:
     page = person_page(ledger_of(request), _person_id(ref), moment(known_at))
     person_readable(who, page.current)
+    read_by(request, who, "person_page", mask(page.current.id_number), page.current.region)
     return render(request, "person.html", status, who=who, csrf=session.csrf, page=page,
                   masked=mask(page.current.id_number), known_at=known_at, ref=ref, done=done, failed=failed,
                   can_correct=who.role in BUREAU and not known_at, correctable=corrections.choices(page.current))
@@ -292,6 +297,21 @@ async def correct_person(request: Request, ref: str, action: str) -> Response:
         return _person_response(request, who, session, ref, status=STATUS.get(e.kind, 422),
                                 failed={"form": action, "field": e.field, "detail": e.message, "typed": typed})
     return RedirectResponse(f"/console/persons/{ref}?done={action}", 303)
+
+
+@router.get("/audit-reads")
+def audit_reads(request: Request, since: str | None = None, token: str | None = None) -> HTMLResponse:
+    """The access audit for auditors: the latest reads, newest first, within the auditor's regions."""
+    who, session = signed_in(request)
+    allow(who, ("auditor", "admin"), "read the access audit")
+    start = moment(since, "since")
+    if token is not None and len(token) > 64:
+        raise InvalidInput("is a token's name, at most 64 characters", "token", "token_name")
+    rows = request.app.state.read_audit.reads(
+        who.regions, start.astimezone(timezone.utc).isoformat(timespec="microseconds") if start else None, None,
+        token or None, SHOWN_ROWS)
+    return render(request, "audit_reads.html", who=who, csrf=session.csrf, rows=rows, columns=READ_COLUMNS,
+                  since=since or "", token=token or "")
 
 
 @router.get("/imports")

@@ -15,7 +15,7 @@ from api.schemas import (
 )
 from api.services.log import proven_events
 from api.services.persons import history_row, person_out
-from api.state import log_of
+from api.state import log_of, read_by
 from domain.categories import chinese_name
 from domain.dates import china_date
 from domain.idnumber import mask
@@ -137,7 +137,8 @@ def claims_year(id_number: str, body: ClaimsYear, who: Who, ledger: TheLedger, r
 
 @router.get("/v1/persons/{id_number}/coverage", response_model=CoverageOut, response_model_exclude_none=False,
             tags=["reads"], responses={s: responses[s] for s in (403, 404)})
-def coverage(id_number: str, who: Who, ledger: TheLedger, year: Annotated[int, Query(ge=2000, le=2100)],
+def coverage(request: Request, id_number: str, who: Who, ledger: TheLedger,
+             year: Annotated[int, Query(ge=2000, le=2100)],
              on: Annotated[Day | None, Query(description="the date tested against the benefit period, "
                                              "computed from everything known at known_at")] = None,
              as_of: Annotated[Day | None, Query(description="the answer as things stood on this date: "
@@ -148,6 +149,7 @@ def coverage(id_number: str, who: Who, ledger: TheLedger, year: Annotated[int, Q
     allow(who, READERS, "read coverage")
     person = ledger.person(id_number, as_of=as_of, known_at=known_at, document_type=document_type)
     person_readable(who, person)
+    read_by(request, who, "coverage", f"{mask(person.id_number)} year {year}", person.region)
     return ledger.coverage_of(person, year, on=on, as_of=as_of, known_at=known_at).answer(on)
 
 
@@ -163,6 +165,7 @@ def history(request: Request, id_number: str, who: Who, ledger: TheLedger, known
         allow(who, ("auditor", "admin"), "read log proofs")
     person = ledger.person(id_number, document_type=document_type)
     person_readable(who, person)
+    read_by(request, who, "history_with_proofs" if with_proofs else "history", mask(person.id_number), person.region)
     pid, events = ledger.events_of(id_number, document_type)
     shown = [e for e in events if known_at is None or e.recorded_at <= known_at]
     rows = [history_row(e) for e in shown]

@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api import problems
 from api.auth import Caller
 from api.http.deps import TheLedger, TheReports, Who
 from api.schemas import Day, EnrollmentReport, Moment
+from api.services.read_audit import report_question
 from api.services.reports import report_for
+from api.state import read_by
 from domain.ledger import Ledger
 from projections.export import XLSX, download
 from projections.service import Reports
@@ -24,9 +26,10 @@ Year = Annotated[int, Query(ge=2000, le=2100)]
 Format = Literal["json", "csv", "xlsx"]
 
 
-def answer(kind: str, who: Caller, ledger: Ledger, reports: Reports, region: str, year: int,
+def answer(request: Request, kind: str, who: Caller, ledger: Ledger, reports: Reports, region: str, year: int,
            as_of: date | None, known_at: datetime | None, fmt: str) -> Any:
     report, columns, name = report_for(who, ledger, reports, kind, region, year, as_of, known_at)
+    read_by(request, who, f"report:{kind}", report_question(year, as_of, known_at, fmt), region)
     if fmt == "json":
         return report
     body, media, filename = download(report, fmt, columns, name)
@@ -36,16 +39,16 @@ def answer(kind: str, who: Caller, ledger: Ledger, reports: Reports, region: str
 @router.get("/v1/reports/enrollment", response_model=EnrollmentReport, tags=["reports"],
             responses={200: {"content": {"text/csv": {}, XLSX: {}}, "description": "json, csv or xlsx"},
                        **{s: responses[s] for s in (403,)}})
-def report_enrollment(who: Who, ledger: TheLedger, reports: TheReports, region: Region, year: Year,
+def report_enrollment(request: Request, who: Who, ledger: TheLedger, reports: TheReports, region: Region, year: Year,
                       as_of: Day | None = None, known_at: Moment | None = None, format: Format = "json") -> Any:
     """Enrollment against the targets of each child region, as of a date, as known at a time."""
-    return answer("enrollment", who, ledger, reports, region, year, as_of, known_at, format)
+    return answer(request, "enrollment", who, ledger, reports, region, year, as_of, known_at, format)
 
 
 def _other_report(kind: str):
-    def endpoint(who: Who, ledger: TheLedger, reports: TheReports, region: Region, year: Year,
+    def endpoint(request: Request, who: Who, ledger: TheLedger, reports: TheReports, region: Region, year: Year,
                  as_of: Day | None = None, known_at: Moment | None = None, format: Format = "json") -> Any:
-        return answer(kind, who, ledger, reports, region, year, as_of, known_at, format)
+        return answer(request, kind, who, ledger, reports, region, year, as_of, known_at, format)
 
     return endpoint
 
