@@ -573,7 +573,7 @@ def test_a_running_serve_takes_a_version_loaded_from_the_command_line(tmp_path):
                           headers=headers).status_code == 201
         before = httpx.post(f"{base}/v1/enrollments", json={"id_number": idn, "year": 2027, "tier": 1},
                             headers=headers)
-        assert before.status_code == 422 and "no policy for region" in before.json()["detail"]
+        assert before.status_code == 422 and "no policy is in force for coverage year 2027" in before.json()["detail"]
         loaded = run(tmp_path, env, "policy", "load", str(QINGDAO_2027), "--notice-number", "青医保发〔2026〕1号",
                      "--notice-date", "2026-08-01")
         assert loaded.returncode == 0, loaded.stderr
