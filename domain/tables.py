@@ -9,12 +9,13 @@ from typing import Any
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from domain.store import EventStore
+from domain.store import EventStore, schema_lock
 
 
 class OwnTables:
     def __init__(self, store: EventStore):
         self.recorder = store.recorder
+        self.store_env = store.env
         self.datastore = self.recorder.datastore
         self.postgres = isinstance(store.recorder, PostgresApplicationRecorder)
         if self.postgres:
@@ -31,6 +32,12 @@ class OwnTables:
             c.execute(self._sql(statement.replace("?", self.p)), params)
             rows = c.fetchall()
         return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
+
+    def create(self, *statements: str) -> None:
+        """Tables and indexes made if missing, one process at a time on PostgreSQL (two processes
+        starting at once would run CREATE … IF NOT EXISTS together, which PostgreSQL refuses)."""
+        with schema_lock(dict(self.store_env)):
+            self.execute(*((s, ()) for s in statements))
 
     def execute(self, *statements: tuple[str, tuple]) -> None:
         """Run the statements in one transaction."""

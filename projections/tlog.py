@@ -89,17 +89,15 @@ class TreeTables(OwnTables):
         self.state_table, self.checkpoints = prefix + "tlog_state", prefix + "tlog_checkpoints"
         blob = "bytea" if self.postgres else "BLOB"
         big = "bigint" if self.postgres else "INTEGER"
-        with self.datastore.transaction(commit=True) as c:
-            for statement in (
-                f"CREATE TABLE IF NOT EXISTS {self.tiles_table} (level {big} NOT NULL, idx {big} NOT NULL,"
-                f" hashes {blob} NOT NULL, PRIMARY KEY (level, idx))",
-                f"CREATE TABLE IF NOT EXISTS {self.runs} (leaf {big} PRIMARY KEY, position {big} NOT NULL)",
-                f"CREATE TABLE IF NOT EXISTS {self.state_table} (one {big} PRIMARY KEY, size {big} NOT NULL,"
-                f" position {big} NOT NULL)",
-                f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {big} PRIMARY KEY, note TEXT NOT NULL,"
-                " made_at TEXT NOT NULL)",
-            ):
-                c.execute(self._sql(statement))
+        self.create(
+            f"CREATE TABLE IF NOT EXISTS {self.tiles_table} (level {big} NOT NULL, idx {big} NOT NULL,"
+            f" hashes {blob} NOT NULL, PRIMARY KEY (level, idx))",
+            f"CREATE TABLE IF NOT EXISTS {self.runs} (leaf {big} PRIMARY KEY, position {big} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.state_table} (one {big} PRIMARY KEY, size {big} NOT NULL,"
+            f" position {big} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {big} PRIMARY KEY, note TEXT NOT NULL,"
+            " made_at TEXT NOT NULL)",
+        )
 
     def state(self) -> tuple[int, int]:
         """(leaves in the tree, the last leaf's position)."""

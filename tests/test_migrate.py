@@ -117,3 +117,28 @@ def test_serve_refuses_a_database_newer_than_itself_and_leaves_it_as_it_was(tmp_
     store = open_store(store_env)
     assert store.recorder.max_notification_id() == events and _Version(store).read() == SCHEMA_VERSION + 7
     store.close()
+
+
+def _open_own_tables(env: dict[str, str]) -> None:
+    from api.console.sessions import Sessions
+    from api.services.read_audit import ReadAudit
+    from domain.store import open_store
+    from projections.tlog import TreeTables
+
+    store = open_store(env)
+    Sessions(store), ReadAudit(store), TreeTables(store)
+    store.close()
+
+
+def test_processes_starting_at_once_make_the_ledgers_own_tables_once(store_env):
+    """Several `serve` processes starting together on a fresh database: each makes the tables it
+    needs if missing, one at a time (PostgreSQL refuses concurrent CREATE … IF NOT EXISTS)."""
+    import multiprocessing
+
+    processes = [multiprocessing.get_context("fork").Process(target=_open_own_tables, args=(store_env,))
+                 for _ in range(6)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(120)
+    assert [p.exitcode for p in processes] == [0] * 6

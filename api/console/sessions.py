@@ -42,8 +42,8 @@ class Sessions(OwnTables):
         self.clock = clock
         self.table = self.prefix + "console_sessions"
         real = "double precision" if self.postgres else "REAL"
-        self.execute((f"CREATE TABLE IF NOT EXISTS {self.table} (sid_hash TEXT PRIMARY KEY, token_hash TEXT NOT NULL,"
-                      f" csrf TEXT NOT NULL, seen {real} NOT NULL)", ()))
+        self.create(f"CREATE TABLE IF NOT EXISTS {self.table} (sid_hash TEXT PRIMARY KEY, token_hash TEXT NOT NULL,"
+                    f" csrf TEXT NOT NULL, seen {real} NOT NULL)")
 
     def open(self, token: str) -> str:
         sid = secrets.token_urlsafe(32)

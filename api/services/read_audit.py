@@ -41,10 +41,10 @@ class ReadAudit(OwnTables):
     def __init__(self, store: EventStore):
         super().__init__(store)
         self.table = self.prefix + "read_audit"
-        self.execute((f"CREATE TABLE IF NOT EXISTS {self.table} (at TEXT NOT NULL, token TEXT NOT NULL,"
-                      " role TEXT NOT NULL, what TEXT NOT NULL, subject TEXT NOT NULL, region TEXT NOT NULL,"
-                      " client TEXT NOT NULL)", ()),
-                     (f"CREATE INDEX IF NOT EXISTS read_audit_at ON {self.table} (at)", ()))
+        self.create(f"CREATE TABLE IF NOT EXISTS {self.table} (at TEXT NOT NULL, token TEXT NOT NULL,"
+                    " role TEXT NOT NULL, what TEXT NOT NULL, subject TEXT NOT NULL, region TEXT NOT NULL,"
+                    " client TEXT NOT NULL)",
+                    f"CREATE INDEX IF NOT EXISTS read_audit_at ON {self.table} (at)")
         self._pending: list[Read] = []
         self._since = time.monotonic()
         self._lock = threading.Lock()
