@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 
@@ -541,20 +541,20 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
 def cmd_audit_reads(args: argparse.Namespace) -> int:
     from api.services.read_audit import COLUMNS, ReadAudit
 
-    def utc(text: str | None, option: str) -> str | None:
+    def moment(text: str | None, option: str) -> datetime | None:
         if not text:
             return None
         try:
-            moment = datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidInput(f"must be a date and time like 2021-03-01T10:00:00+08:00, got {text!r}", option,
                                "date_time") from None
-        if moment.tzinfo is None:
+        if parsed.tzinfo is None:
             raise InvalidInput("needs its offset, like +08:00", option, "date_time")
-        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return parsed
 
-    rows = ReadAudit(_ledger().store).reads((), utc(args.since, "--since"), utc(args.until, "--until"), args.token,
-                                            args.limit)
+    rows = ReadAudit(_ledger().store).reads((), moment(args.since, "--since"), moment(args.until, "--until"),
+                                            args.token, args.limit)
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0

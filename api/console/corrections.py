@@ -3,21 +3,18 @@ body, then the same ledger command. A field left empty is not corrected."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 from uuid import UUID
 
+from api.console.fields import day
 from domain.categories import chinese_name
 from domain.dates import china_date
 from domain.errors import InvalidInput, NotFound
 from domain.ledger import DEPARTURES, Actor, Ledger
 from domain.money import yuan
 from domain.person import Person, fold
-
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # as a browser's date field sends it, nothing looser
-
 
 def person_of(ledger: Ledger, pid: UUID) -> Person:
     person = fold(pid, ledger.store.events.get(pid))
@@ -34,15 +31,7 @@ def _text(form: Any, field: str) -> str | None:
 
 
 def _day(form: Any, field: str) -> date | None:
-    value = _text(form, field)
-    if value is None:
-        return None
-    try:
-        if _DAY.fullmatch(value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise InvalidInput("must be a date written YYYY-MM-DD, like 2021-03-20", field, "date")
+    return day(_text(form, field), field)
 
 
 def _year(form: Any, field: str) -> int | None:

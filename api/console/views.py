@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth import BUREAU, READERS, Caller, allow, person_readable
 from api.console import charts, corrections
+from api.console.fields import day
 from api.console.i18n import LANGUAGES, translator
 from api.console.sessions import COOKIE, LOGIN_COOKIE, Session, same
 from api.limits import FILE_PATHS, spool_upload
@@ -41,7 +42,6 @@ templates.env.filters["percent"] = charts.percent
 REPORT_PAGES = ("enrollment", "subsidies", "collections", "unenrolled-assisted")
 SHOWN_ROWS = 2000  # longer lists are for the download
 _REGION = re.compile(r"[0-9]{2,12}")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?")
 LANG_COOKIE = "ledger_lang"
 
@@ -90,17 +90,6 @@ async def checked_form(request: Request, session: Session) -> Any:
     if not same(form.get("csrf"), session.csrf):
         raise Forbidden("this form has expired or did not come from this console: open the page again", "csrf", "csrf")
     return form
-
-
-def day(value: str | None, field: str) -> date | None:
-    if not value:
-        return None
-    if _DAY.fullmatch(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidInput("must be a date written YYYY-MM-DD, like 2021-02-15", field, "date")
 
 
 def moment(value: str | None, field: str = "known_at") -> datetime | None:
@@ -307,9 +296,7 @@ def audit_reads(request: Request, since: str | None = None, token: str | None = 
     start = moment(since, "since")
     if token is not None and len(token) > 64:
         raise InvalidInput("is a token's name, at most 64 characters", "token", "token_name")
-    rows = request.app.state.read_audit.reads(
-        who.regions, start.astimezone(timezone.utc).isoformat(timespec="microseconds") if start else None, None,
-        token or None, SHOWN_ROWS)
+    rows = request.app.state.read_audit.reads(who.regions, start, None, token or None, SHOWN_ROWS)
     return render(request, "audit_reads.html", who=who, csrf=session.csrf, rows=rows, columns=READ_COLUMNS,
                   since=since or "", token=token or "")
 

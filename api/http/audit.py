@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,10 +14,6 @@ router = APIRouter()
 responses = problems.PROBLEM_RESPONSES
 
 
-def _utc(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds") if moment else None
-
-
 @router.get("/v1/audit/reads", tags=["reads"], responses={s: responses[s] for s in (403,)})
 def reads(request: Request, who: Who, since: Moment | None = None, until: Moment | None = None,
           token: Annotated[str | None, Query(max_length=64, description="a token's name")] = None,
@@ -27,5 +22,5 @@ def reads(request: Request, who: Who, since: Moment | None = None, until: Moment
     newest first: when, by which token and role, what was asked (identity numbers masked), from
     which address. A token limited to regions sees the reads within them."""
     allow(who, ("auditor", "admin"), "read the access audit")
-    rows = request.app.state.read_audit.reads(who.regions, _utc(since), _utc(until), token, limit)
+    rows = request.app.state.read_audit.reads(who.regions, since, until, token, limit)
     return {"reads": rows}

@@ -37,6 +37,11 @@ class Read:
     client: str
 
 
+def _stored(moment: datetime) -> str:
+    """A moment as the rows hold it: UTC, to the microsecond, so that text order is time order."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 class ReadAudit(OwnTables):
     def __init__(self, store: EventStore):
         super().__init__(store)
@@ -50,8 +55,7 @@ class ReadAudit(OwnTables):
         self._lock = threading.Lock()
 
     def record(self, who: Caller, what: str, subject: str, region: str, client: str | None) -> None:
-        read = Read(datetime.now(timezone.utc).isoformat(timespec="microseconds"), who.name, who.role, what, subject,
-                    region, client or "")
+        read = Read(_stored(datetime.now(timezone.utc)), who.name, who.role, what, subject, region, client or "")
         with self._lock:
             self._pending.append(read)
             due = len(self._pending) >= BATCH or time.monotonic() - self._since >= FLUSH_SECONDS
@@ -66,17 +70,17 @@ class ReadAudit(OwnTables):
             self.execute(*((f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({placeholders})",
                             tuple(getattr(r, c) for c in COLUMNS)) for r in batch))
 
-    def reads(self, regions: tuple[str, ...], since: str | None = None, until: str | None = None,
+    def reads(self, regions: tuple[str, ...], since: datetime | None = None, until: datetime | None = None,
               token: str | None = None, limit: int = 1000) -> list[dict[str, str]]:
         """The reads, newest first; a reader limited to regions sees the reads within them only."""
         self.flush()
         where, params = ["1 = 1"], []
         if since:
             where.append("at >= ?")
-            params.append(since)
+            params.append(_stored(since))
         if until:
             where.append("at <= ?")
-            params.append(until)
+            params.append(_stored(until))
         if token:
             where.append("token = ?")
             params.append(token)
