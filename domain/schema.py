@@ -46,10 +46,11 @@ class _Version(OwnTables):
         return int(rows[0][0]) if rows else None
 
     def stamp(self, version: int) -> None:
-        self.execute((f"CREATE TABLE IF NOT EXISTS {self.table} (one INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
-                      " migrated_at TEXT NOT NULL)", ()),
-                     (f"DELETE FROM {self.table} WHERE one = 1", ()),
-                     (f"INSERT INTO {self.table} (one, version, migrated_at) VALUES (1, ?, ?)",
+        self.create(f"CREATE TABLE IF NOT EXISTS {self.table} (one INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+                    " migrated_at TEXT NOT NULL)")
+        # One statement, so two processes stamping a new database at once both succeed.
+        self.execute((f"INSERT INTO {self.table} (one, version, migrated_at) VALUES (1, ?, ?) ON CONFLICT (one)"
+                      " DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at",
                       (version, now().isoformat())))
 
 

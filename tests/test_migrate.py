@@ -122,12 +122,12 @@ def test_serve_refuses_a_database_newer_than_itself_and_leaves_it_as_it_was(tmp_
 def _open_own_tables(env: dict[str, str]) -> None:
     from api.console.sessions import Sessions
     from api.services.read_audit import ReadAudit
-    from domain.store import open_store
+    from domain.ledger import Ledger
     from projections.tlog import TreeTables
 
-    store = open_store(env)
-    Sessions(store), ReadAudit(store), TreeTables(store)
-    store.close()
+    ledger = Ledger(env=env)  # a new database is stamped with its schema version on opening
+    Sessions(ledger.store), ReadAudit(ledger.store), TreeTables(ledger.store)
+    ledger.close()
 
 
 def test_processes_starting_at_once_make_the_ledgers_own_tables_once(store_env):
