@@ -141,3 +141,18 @@ def test_postgresql_is_pointed_to_pg_dump(tmp_path):
     done = ledger(tmp_path, env, "backup", str(tmp_path / "b.db"))
     assert done.returncode != 0 and "pg_dump --format=custom" in done.stderr
     assert not (tmp_path / "b.db").exists()
+
+
+def test_a_backup_of_the_previous_schema_is_restored_then_migrated(tmp_path):
+    """A backup taken before the database carried its schema version: restored as it is, refused by
+    the ledger until `ledger migrate`, then answering."""
+    env = _small_ledger(tmp_path)
+    with sqlite3.connect(tmp_path / "b.db") as c:
+        c.execute("DROP TABLE ledger_schema")
+    (tmp_path / "b.db.sha256").write_text(f"{digest(tmp_path / 'b.db')}  b.db\n")
+    done = ledger(tmp_path, env, "restore", str(tmp_path / "b.db"), "--replace")
+    assert done.returncode == 0 and "the log verified" in done.stdout, done.stderr
+    refused = ledger(tmp_path, env, "log", "verify", "--quiet")
+    assert refused.returncode == 2 and "ledger migrate" in refused.stderr
+    assert ledger(tmp_path, env, "migrate").returncode == 0
+    assert ledger(tmp_path, env, "log", "verify", "--quiet").returncode == 0

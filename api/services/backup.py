@@ -107,7 +107,7 @@ def _checked_copy(backup_file: Path, target: Path) -> Path:
 
 def restore(backup_file: Path, target: Path, key_file: Path, replace: bool) -> Restored:
     """Check the backup, then put it in the ledger's place (the current one kept beside it)."""
-    from domain.ledger import Ledger
+    from domain.store import open_store
     from projections.tlog import VerifiableLog, log_settings, verify
 
     if target.exists() and not replace:
@@ -116,18 +116,20 @@ def restore(backup_file: Path, target: Path, key_file: Path, replace: bool) -> R
     candidate = _checked_copy(backup_file, target)
     try:
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(candidate)}
-        ledger = Ledger(env=env)
+        # The store alone, not a ledger: a backup of an earlier release's schema is restored as it is,
+        # and `ledger migrate` brings it up to date afterwards.
+        store = open_store(env)
         try:
             origin, _ = log_settings(env)
-            log = VerifiableLog(ledger.store, origin, key_file, env)
+            log = VerifiableLog(store, origin, key_file, env)
             if not key_file.exists() and log.tables.all_checkpoints():
                 raise BackupRefused(f"the log's signing key is not at {key_file}: restore it from where it is kept"
                                     " (or set LEDGER_LOG_KEY), so the backup's checkpoints can be checked",
                                     "LEDGER_LOG_KEY", "log_key")
             verdict = verify(log)
-            events = ledger.store.recorder.max_notification_id() or 0
+            events = store.recorder.max_notification_id() or 0
         finally:
-            ledger.close()
+            store.close()
         if not verdict.ok:
             raise BackupRefused(f"the backup's verifiable log does not verify: {verdict.problem}", "FILE",
                                 "backup_log")
