@@ -52,6 +52,9 @@ def test_the_console_person_page_and_report_downloads_are_recorded(api):
     assert [(r["what"], r["token"]) for r in got[:2]] == [("report:unenrolled-assisted", "bureau-all"),
                                                           ("person_page", "bureau-all")]
     assert got[0]["subject"].endswith("as xlsx")
+    refused = client.get("/console/subsidies", params={"region": "500110", "year": "2021", "format": "pdf"})
+    assert refused.status_code == 400 and "<strong>format</strong>" in refused.text
+    assert len(reads(api)) == len(got)  # a report refused before it was made is no read
 
 
 def test_only_auditors_read_it_and_each_within_its_regions(api):

@@ -196,14 +196,14 @@ def _report_page(kind: str):
         ledger, reports = ledger_of(request), reports_of(request)
         code, y = region_of(region, who), year_of(year, ledger)
         on, at = day(as_of, "as_of"), moment(known_at)
+        if format not in ("html", "csv", "xlsx"):  # refused before the report is made, or its read noted
+            raise InvalidInput("must be html, csv or xlsx", "format", "format")
         report, columns, name = report_for(who, ledger, reports, kind, code, y, on, at)
         read_by(request, who, f"report:{kind}", report_question(y, on, at, format), code)
-        if format in ("csv", "xlsx"):
+        if format != "html":
             body, media, filename = download(report, format, columns, name)
             return Response(body, media_type=media,
                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-        if format != "html":
-            raise InvalidInput("must be html, csv or xlsx", "format", "format")
         rows = report["rows"]
         context = dict(who=who, csrf=session.csrf, kind=kind, report=report, columns=columns,
                        rows=rows[:SHOWN_ROWS], more=max(0, len(rows) - SHOWN_ROWS), region=code, year=y,
@@ -259,9 +259,10 @@ def _person_response(request: Request, who: Caller, session: Session, ref: str, 
     page = person_page(ledger_of(request), _person_id(ref), moment(known_at))
     person_readable(who, page.current)
     read_by(request, who, "person_page", mask(page.current.id_number), page.current.region)
+    can_correct = who.role in BUREAU and not known_at
     return render(request, "person.html", status, who=who, csrf=session.csrf, page=page,
                   masked=mask(page.current.id_number), known_at=known_at, ref=ref, done=done, failed=failed,
-                  can_correct=who.role in BUREAU and not known_at, correctable=corrections.choices(page.current))
+                  can_correct=can_correct, correctable=corrections.choices(page.current) if can_correct else None)
 
 
 @router.post("/persons/{ref}/{action}")
