@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 from domain.errors import InvalidInput, LedgerError
+from domain.regions import name_of
 
 
 def _ledger():
@@ -189,37 +190,83 @@ def cmd_history(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------
 
 
+def _demo_counties(value: str) -> int:
+    from api.services.demo import counties
+
+    most = len(counties())
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise argparse.ArgumentTypeError(f"must be a whole number of counties from 1 to {most}, not {value!r}")
+    return int(value)
+
+
+def _demo_county(value: str) -> str:
+    from api.services.demo import counties
+
+    if value not in counties():
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of the demo's counties: {', '.join(counties())}")
+    return value
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from api.services.demo import YEAR, plan, record_all
+    from api.services.demo import QIANJIANG, YEAR, counties, load_demo_policy, plan, record_all
     from projections.service import Reports
 
     ledger = _ledger()
     if args.multi_year:
         return _multi_year_demo(ledger, args)
-    planned = list(plan(args.scale, args.seed))
-    print(f"Qianjiang 2021 demo: {len(planned):,} persons (scale 1/{args.scale}), seed {args.seed}")
+    chosen = [args.county] if args.county else counties()[:args.counties]
+    if chosen != [QIANJIANG]:
+        load_demo_policy(ledger)
+    planned = {county: list(plan(args.scale, args.seed, county)) for county in chosen}
+    persons = sum(len(p) for p in planned.values())
+    names = ", ".join(name_of(county) for county in chosen)
+    print(f"{names} 2021 demo: {persons:,} persons (scale 1/{args.scale}), seed {args.seed}")
     started = time.perf_counter()
-    with tqdm(total=len(planned), unit="person", disable=args.quiet) as bar:
-        record_all(ledger, planned, args.batch, bar)
+    with tqdm(total=persons, unit="person", disable=args.quiet) as bar:
+        for county in chosen:
+            record_all(ledger, planned[county], args.batch, bar)
     elapsed = time.perf_counter() - started
     print(f"recorded in {elapsed:.1f} s")
 
     # The same report the bureau reads, as of the end of the coverage year.
-    report = Reports(ledger.store, ledger.env).report("enrollment", "500114", YEAR, date(YEAR, 12, 31))
+    reports = Reports(ledger.store, ledger.env)
+    if chosen == [QIANJIANG]:
+        _print_townships(reports.report("enrollment", QIANJIANG, YEAR, date(YEAR, 12, 31)), args.scale)
+    else:
+        _print_counties(reports, chosen, YEAR)
+    if args.serve:
+        region = chosen[0] if len(chosen) == 1 else "50"
+        return _serve_demo(ledger, args, region, "QJ-bureau" if region == QIANJIANG else f"{region}-bureau")
+    return 0
+
+
+def _print_townships(report: dict, scale: int) -> None:
     print()
-    print(f"{'code':<10} {'township':<8} {'population':>10} {'target':>7} {'target/' + str(args.scale):>10} "
+    print(f"{'code':<10} {'township':<8} {'population':>10} {'target':>7} {'target/' + str(scale):>10} "
           f"{'enrolled':>8} {'paid':>6} {'paid/target':>11}")
     for row in [*report["rows"], report["total"]]:
-        scaled = round(row["target"] / args.scale)
+        scaled = round(row["target"] / scale)
         label = "total" if row is report["total"] else f"{row['region']:<10} {row['name']}"
         width = 19 - (len(label) + len(row["name"]) if row is not report["total"] else len(label))
         print(f"{label}{' ' * max(1, width)}{row['population']:>10,} {row['target']:>7,} {scaled:>10,} "
               f"{row['enrolled']:>8,} {row['paid']:>6,} {row['paid'] / scaled:>10.1%}")
-    if args.serve:
-        return _serve_demo(ledger, args)
-    return 0
+
+
+def _print_counties(reports, chosen: list[str], year: int) -> None:
+    """Each county's totals as its own enrollment report gives them, as of the end of the year."""
+    columns = ("enrolled", "paid", "covered", "assisted", "assisted_enrolled")
+    print()
+    print(f"{'code':<8} {'county':<10}" + "".join(f" {c:>17}" for c in columns))
+    sums = dict.fromkeys(columns, 0)
+    for county in chosen:
+        total = reports.report("enrollment", county, year, date(year, 12, 31))["total"]
+        name = name_of(county)
+        print(f"{county:<8} {name}{' ' * max(1, 10 - 2 * len(name))}" + "".join(f" {total[c]:>17,}" for c in columns))
+        for c in columns:
+            sums[c] += total[c]
+    print(f"{'total':<19}" + "".join(f" {sums[c]:>17,}" for c in columns))
 
 
 def _multi_year_demo(ledger, args: argparse.Namespace) -> int:
@@ -674,12 +721,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ledger", description="Resident medical insurance enrollment ledger")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="record a synthetic Qianjiang 2021 season and print the townships' counts")
+    demo = sub.add_parser("demo", help="record a synthetic 2021 season of Qianjiang (or of several Chongqing counties)"
+                          " and print its counts")
     demo.add_argument("--scale", type=int, default=20, help="one person per SCALE of household population (default 20)")
     demo.add_argument("--seed", type=int, default=2021)
     demo.add_argument("--batch", type=int, default=300, help="persons per transaction (default 300, about 1000 commands)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.add_argument("--multi-year", action="store_true",
+    where = demo.add_mutually_exclusive_group()
+    where.add_argument("--counties", type=_demo_counties, default=1, metavar="N",
+                       help="N counties in one store: Qianjiang, then Chongqing's others in the division list's order"
+                       " (1 to 37, default 1)")
+    where.add_argument("--county", type=_demo_county, metavar="CODE",
+                       help="one of those counties alone, by its 6-digit code (its figures are those it has among others)")
+    where.add_argument("--multi-year", action="store_true",
                       help="Qingdao 市南区 2024–2026 under the 2025 continuity rules: gaps, late payments, repairs")
     demo.add_argument("--serve", action="store_true", help="then serve the API and the console on the demo's data,"
                       " with a bureau token for Qianjiang printed to sign in with")

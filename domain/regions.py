@@ -1,5 +1,10 @@
 """Region codes (统计用区划代码): the reference data shipped in domain/data/regions.csv.
 
+The file holds the notices' counties down to their townships as of 2022-10-31, and every other
+district, county and township of Chongqing from the national statistics bureau's 2023 list
+(2023-06-30), as the china-division package (npm) compiles it; the province demo draws its
+counties from these.
+
 A person's region is a 12-digit village code. Official village codes are not all public, so a
 code is accepted when its first 9 digits are a known township (乡镇/街道).
 """

@@ -1,8 +1,16 @@
-"""`ledger demo`: a synthetic Qianjiang 2021 collection season, written through the command path.
+"""`ledger demo`: a synthetic 2021 collection season of Chongqing counties, written through the
+command path: Qianjiang alone by default, or several counties in one store (a province's shape).
 
-Persons per township follow the notice's household population (scale 1/20 by default); assisted
-categories, tiers, cohorts, payment dates and partial payments are drawn with a fixed seed, so a
-second run on the same database replays every write (idempotency keys) and changes nothing.
+Qianjiang's persons per township follow its notice's household population (scale 1/20 by
+default). The other counties are Chongqing's districts and counties in the order of the national
+statistics bureau's division list (2023 codes, shipped in domain/data/regions.csv; their villages
+in demo_data/villages_50.csv), each township's population drawn from its villages; they take
+Qianjiang's notice as the demo's policy (demo_policies/50-2021.toml, loaded as a version, never a
+real notice). Each county draws its persons with a seed of its own, its identity numbers begin
+with its own code, so counties never collide and a county's figures are the same alone or among
+others. Categories, tiers, cohorts, payment dates and partial payments are drawn with a fixed
+seed, so a second run on the same database replays every write (idempotency keys) and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +20,18 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from domain.coverage import enrollment_view
 from domain.dates import CHINA
 from domain.idnumber import check_character
 from domain.ledger import Actor, Ledger
-from domain.policy import policy_by_id
+from domain.policy import loaded_versions, policy_by_id
+from domain.policy_load import load_policy
 from domain.rules import decide_subsidy
-from domain.regions import DATA_DIR
+from domain.regions import DATA_DIR, regions
 
 YEAR = 2021
 # The demo's students attend Qianjiang's own 高校 (the student price is for 在黔高校大学生 only).
@@ -28,6 +39,12 @@ DEMO_SCHOOL = "重庆旅游职业学院"
 # Qianjiang states no window opening: the demo begins its season on 1 September (a demo choice).
 WINDOW_OPENS = date(YEAR - 1, 9, 1)
 TOWNSHIP_TABLE = DATA_DIR / "targets_qianjiang_2021.csv"
+QIANJIANG = "500114"
+# Qijiang carries its own 2021 notice (003), with other prices, groups and a school of its own:
+# the demo's persons are drawn for Qianjiang's, so Qijiang is not among its counties.
+OWN_NOTICE = {"500110"}
+DEMO_POLICY = Path(__file__).parent / "demo_policies" / "50-2021.toml"
+VILLAGES = Path(__file__).parent / "demo_data" / "villages_50.csv"
 
 # Shares of the registered population holding each category (a plausible rural district;
 # the notices give targets, not shares). A few hold two, so highest-applies is exercised.
@@ -50,6 +67,7 @@ class Township:
     name: str
     population: int
     target: int
+    villages: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,17 +87,55 @@ class PlannedPerson:
     late_category: tuple[str, date] | None = None
 
 
-def townships() -> list[Township]:
-    with open(TOWNSHIP_TABLE, encoding="utf-8-sig", newline="") as f:
-        return [
-            Township(r["region_code"], r["region_name"], int(r["household_population_2019"]), int(r["target_2021"]))
-            for r in csv.DictReader(f)
-        ]
+def counties() -> list[str]:
+    """The demo's counties in order: Qianjiang, then Chongqing's others in the division list's order."""
+    others = sorted(code for code, r in regions().items()
+                    if r.level == "county" and code.startswith("50") and code != QIANJIANG and code not in OWN_NOTICE)
+    return [QIANJIANG, *others]
 
 
-def _id_number(rng: random.Random, born: date, used: set[str]) -> str:
+def townships(county: str = QIANJIANG, rng: random.Random | None = None) -> list[Township]:
+    """Qianjiang's from its notice's target table (12 villages each, as the demo numbers them);
+    another county's from the division list, with its real villages and a drawn population
+    (600 to 2,400 a village) and target (90% to 99% of it)."""
+    if county == QIANJIANG:
+        with open(TOWNSHIP_TABLE, encoding="utf-8-sig", newline="") as f:
+            return [
+                Township(r["region_code"], r["region_name"], int(r["household_population_2019"]),
+                         int(r["target_2021"]), [f"{r['region_code']}{i:03d}" for i in range(1, 13)])
+                for r in csv.DictReader(f)
+            ]
+    assert rng is not None, "another county's populations are drawn"
+    found = []
+    for code, r in sorted(regions().items()):
+        villages = _villages().get(code)
+        if r.level == "township" and r.parent_code == county and villages:
+            population = sum(rng.randint(600, 2400) for _ in villages)
+            found.append(Township(code, r.name, population, round(population * rng.uniform(0.90, 0.99)), villages))
+    return found
+
+
+@cache
+def _villages() -> dict[str, list[str]]:
+    """Village codes per township, for the counties other than Qianjiang."""
+    by_township: dict[str, list[str]] = {}
+    with open(VILLAGES, encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            by_township.setdefault(r["code"][:9], []).append(r["code"])
+    return by_township
+
+
+def load_demo_policy(ledger: Ledger) -> None:
+    """The demo's policy for the counties other than Qianjiang, loaded once."""
+    if any(v.policy.id == "50-2021" for v in loaded_versions()):
+        return
+    load_policy(ledger, Actor("demo-admin", "admin"), DEMO_POLICY.read_text(encoding="utf-8"),
+                file_name=DEMO_POLICY.name, notice_number="demo 2021", notice_date=date(2020, 8, 1))
+
+
+def _id_number(rng: random.Random, born: date, used: set[str], county: str = QIANJIANG) -> str:
     while True:
-        base = f"500114{born:%Y%m%d}{rng.randrange(1000):03d}"
+        base = f"{county}{born:%Y%m%d}{rng.randrange(1000):03d}"
         number = base + check_character(base)
         if number not in used:
             used.add(number)
@@ -94,13 +150,14 @@ def _moment(rng: random.Random, day: date) -> datetime:
     return datetime(day.year, day.month, day.day, rng.randrange(8, 20), rng.randrange(60), tzinfo=CHINA)
 
 
-def plan(scale: int, seed: int) -> Iterator[PlannedPerson]:
-    rng = random.Random(seed)
+def plan(scale: int, seed: int, county: str = QIANJIANG) -> Iterator[PlannedPerson]:
+    # Qianjiang keeps the plain seed, so its figures are those the demo has always given.
+    rng = random.Random(seed if county == QIANJIANG else f"{seed}/{county}")
     used: set[str] = set()
     surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
     given = "明华建国秀英丽军平芳红伟强玉兰桂珍志勇"
     channels, weights = zip(*CHANNELS)
-    for t in townships():
+    for t in townships(county, rng):
         count = round(t.population / scale)
         enroll_share = min(0.99, t.target / t.population * rng.uniform(0.97, 1.08))
         for i in range(count):
@@ -115,9 +172,9 @@ def plan(scale: int, seed: int) -> Iterator[PlannedPerson]:
                 born = _day(rng, date(1935, 1, 1), date(2020, 9, 30))
                 cohort = "resident"
             p = PlannedPerson(
-                id_number=_id_number(rng, born, used),
+                id_number=_id_number(rng, born, used, county),
                 name=rng.choice(surnames) + rng.choice(given) + rng.choice(given),
-                region=f"{t.code}{i % 12 + 1:03d}",
+                region=t.villages[i % len(t.villages)],
                 birth=born,
                 hukou=born + timedelta(days=rng.randrange(5, 120)) if cohort == "newborn" else None,
                 cohort=cohort,
@@ -176,7 +233,9 @@ def record_all(ledger: Ledger, people: list[PlannedPerson], chunk: int, progress
 
 
 def _point(p: PlannedPerson) -> str:
-    return f"QJ-{p.region[6:9]}"
+    """The township's service centre: Qianjiang's as the demo has always named them."""
+    county = "QJ" if p.region.startswith(QIANJIANG) else p.region[:6]
+    return f"{county}-{p.region[6:9]}"
 
 
 def _planned_payable(ledger: Ledger, p: PlannedPerson) -> int:
@@ -194,7 +253,7 @@ def _planned_payable(ledger: Ledger, p: PlannedPerson) -> int:
 def record(ledger: Ledger, p: PlannedPerson) -> None:
     """Write one planned person through the ledger's commands (the API's command path)."""
     clerk = Actor("demo-clerk", "collector", _point(p))
-    bureau = Actor("demo-bureau", "bureau", "QJ-bureau")
+    bureau = Actor("demo-bureau", "bureau", _point(p).split("-")[0] + "-bureau")
     ledger.register(clerk, id_number=p.id_number, name=p.name, region=p.region, hukou_registered_on=p.hukou)
     for category, since in p.categories:
         ledger.change_identity(
