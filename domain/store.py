@@ -238,29 +238,30 @@ def storage_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = dict(os.environ if environ is None else environ)
     url = environ.get("LEDGER_DATABASE_URL", "").strip()
     if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise InvalidInput(
-                f"must start with postgresql://, got {parts.scheme or url!r}",
-                "LEDGER_DATABASE_URL",
-                "database_url",
-            )
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_POOL_SIZE": environ.get("LEDGER_POOL_SIZE", "8"),
-            "POSTGRES_MAX_OVERFLOW": "16",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
-        }
-        if environ.get("LEDGER_DATABASE_SCHEMA"):
-            env["POSTGRES_SCHEMA"] = environ["LEDGER_DATABASE_SCHEMA"]
-        return env
+        return postgres_env(url, "LEDGER_DATABASE_URL", environ.get("LEDGER_DATABASE_SCHEMA"), environ)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": environ.get("LEDGER_DB", "ledger.db"),
         "SQLITE_LOCK_TIMEOUT": "30",
     }
+
+
+def postgres_env(url: str, variable: str, schema: str | None, environ: dict[str, str]) -> dict[str, str]:
+    """The eventsourcing settings of a postgresql:// URL given in `variable`."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InvalidInput(f"must start with postgresql://, got {parts.scheme or url!r}", variable, "database_url")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_POOL_SIZE": environ.get("LEDGER_POOL_SIZE", "8"),
+        "POSTGRES_MAX_OVERFLOW": "16",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+    }
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema
+    return env

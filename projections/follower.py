@@ -149,6 +149,7 @@ class Follower:
     def __init__(self, store: EventStore, views: ViewStore, batch: int = BATCH, env: dict[str, str] | None = None):
         """`env`: the store's settings, for worker processes of a parallel rebuild (none: no workers)."""
         self.store, self.views, self.batch, self.env = store, views, batch, env
+        self._followed_to: int | None = None  # the last notification this follower itself read
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0
@@ -162,10 +163,15 @@ class Follower:
         records = self.store.read_log(start, self.batch)
         if not records:
             return 0
+        if self._followed_to is None or start != self._followed_to + 1:
+            # Another process applied what lies between (a second follower, a report's catch-up):
+            # a policy loaded there is put in force here before this batch is folded.
+            install_from(self.store)
+        self._followed_to = records[-1][0]
         with gc_paused():
             earlier, rows = batch_rows(self.store, records, self.views)
         try:
-            self.views.apply(earlier, rows, records[-1][0])
+            self.views.apply(earlier, rows, records[-1][0], start)
         except IntegrityError:
             return 0  # another follower applied this batch first: nothing lost, nothing twice
         return len(records)
@@ -184,6 +190,8 @@ class Follower:
                 progress(n)
         if tidy and applied >= VACUUM_AFTER:
             self.views.vacuum(reindex=True)
+        if tidy and not (stop and stop.is_set()) and not self.views.totals_ready():
+            self.views.recompute_totals()  # a new store, an upgrade, or a policy naming a new region
         return applied
 
     def rebuild(self, progress: Callable[[int], None] | None = None, workers: int | None = None) -> int:
@@ -205,6 +213,7 @@ class Follower:
             self.views.clear(drop_indexes=True)
             applied += self.catch_up(progress, tidy=False)
             self.views.index()
+        self.views.recompute_totals()
         self.views.vacuum()
         return applied
 

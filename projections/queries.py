@@ -23,6 +23,7 @@ from projections.intervals import OPEN, ROOT, micros, path
 from projections.assisted import is_assisted
 from projections.enrollment import awaiting_amount
 from projections.rows import ASSISTED, held_elsewhere
+from projections.totals import LEVELS, level_for
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
@@ -38,6 +39,20 @@ class ViewSource:
         self.views = views
         self.known_at, self.store = known_at, store
         self.q = OPEN if known_at is None else micros(known_at)
+        self._totals: bool | None = None
+
+    def totals(self) -> bool:
+        """Whether this question is of the current belief and the totals answer it (asked once)."""
+        if self._totals is None:
+            self._totals = self.q == OPEN and self.views.totals_ready()
+        return self._totals
+
+    def _in_region(self, region: str) -> tuple[str, list[str]]:
+        """A code-prefix condition on `region`: a byte range on SQLite, LIKE under PostgreSQL's
+        collation (other than C)."""
+        if self.views.postgres:
+            return "region LIKE ?", [region + "%"]
+        return "region >= ? AND region < ?", [region, region[:-1] + chr(ord(region[-1]) + 1)]
 
     def _believed(self, table: str, columns: str, years: tuple[int, ...], region: str, on: date) -> tuple[str, list[Any]]:
         """The rows of `table` believed at T and true on D: two index ranges per tree node."""
@@ -57,7 +72,9 @@ class ViewSource:
 
     def enrollment_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         counts = None
-        if self.q == OPEN:
+        if width in LEVELS and len(region) < width and self.totals():
+            counts = self._total_counts(region, width, year, on)
+        elif self.q == OPEN:
             try:
                 counts = self._current_counts(region, width, year, on)
             except Exception as e:  # noqa: BLE001 - the index is missing while a rebuild loads the rows
@@ -72,34 +89,42 @@ class ViewSource:
                 del counts[village[:width]]  # only such persons, and none with the year's rows: no row
         return counts
 
+    def _total_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
+        """Known now, from the totals of the child regions' level: the day changes up to D, summed
+        per child, year, governing policy region and categories held."""
+        where, params = self._in_region(region)
+        sql = (f"SELECT year, region, policy_region, categories, sum(enrolled), sum(paid), sum(covered),"
+               f" sum(undetermined), sum(owed_unknown), sum(persons) FROM {self.views.schema}person_totals"
+               f" WHERE level = ? AND year IN (?, ?) AND {where} AND day <= ?"
+               " GROUP BY year, region, policy_region, categories HAVING sum(persons) <> 0")
+        return self._summed(self.views.query(sql, [width, year, ASSISTED, *params, on.toordinal()]), width, year)
+
     def _current_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         """Known now: the open rows, filed at the root, read per village in region order through
         their own index (no sort), summed per child region here."""
         d = on.toordinal()
-        if self.views.postgres:  # a text collation other than C: LIKE, not a byte range
-            where, params, indexed = "region LIKE ?", [region + "%"], ""
-        else:
-            where, params = "region >= ? AND region < ?", [region, region[:-1] + chr(ord(region[-1]) + 1)]
-            # Told, since SQLite's statistics make the tree index look as good: it is not, as it
-            # needs a sort (560-620 ms against 280 at full scale).
-            indexed = " INDEXED BY person_rows_open"
-        sql = (f"SELECT year, region, categories, {_FIGURES} FROM {self.views.person_rows}{indexed}"
+        where, params = self._in_region(region)
+        # Told, on SQLite, since its statistics make the tree index look as good: it is not, as it
+        # needs a sort (560-620 ms against 280 at full scale).
+        indexed = "" if self.views.postgres else " INDEXED BY person_rows_open"
+        sql = (f"SELECT year, region, region, categories, {_FIGURES} FROM {self.views.person_rows}{indexed}"
                f" WHERE node = {ROOT} AND year IN (?, ?) AND {where} AND eff_lo <= ? AND eff_hi >= ?"
                " GROUP BY year, region, categories")
         return self._summed(self.views.query(sql, [d, d, year, ASSISTED, *params, d, d]), width, year)
 
     @staticmethod
     def _summed(groups: Iterable[tuple], width: int, year: int) -> dict[str, Counter[str]]:
-        """Per child region, the figures of groups of (year, village, categories): assisted by the
-        village's policy (its 100% groups), a person-level row existing only while a category is held."""
+        """Per child region, the figures of groups of (year, region, governing region, categories):
+        assisted by the policy of the governing region (the village, or the region whose policies
+        are the village's), its 100% groups; a person-level row exists only while a category is held."""
         counts: dict[str, Counter[str]] = {}
-        for y, village, categories, enrolled, paid, covered, undetermined, owed_unknown, n in groups:
-            assisted = is_assisted(village, year, categories)
+        for y, region, governing, categories, enrolled, paid, covered, undetermined, owed_unknown, n in groups:
+            assisted = is_assisted(governing, year, categories)
             if y == ASSISTED:
                 if assisted:
-                    counts.setdefault(village[:width], Counter())["assisted"] += int(n)
+                    counts.setdefault(region[:width], Counter())["assisted"] += int(n)
             else:
-                counts.setdefault(village[:width], Counter()).update(
+                counts.setdefault(region[:width], Counter()).update(
                     enrolled=int(enrolled), paid=int(paid), covered=int(covered), undetermined=int(undetermined),
                     payable_undetermined=int(owed_unknown),
                     assisted_enrolled=int(paid) if assisted else 0)
@@ -111,7 +136,7 @@ class ViewSource:
             self.views.person_rows,
             "year, region, enrolled, paid, benefit_start, benefit_end, categories, undetermined, owed_unknown",
             (year, ASSISTED), region, on)
-        sql = (f"SELECT year, region, categories, {_FIGURES}"
+        sql = (f"SELECT year, region, region, categories, {_FIGURES}"
                f" FROM ({rows}) AS believed GROUP BY year, region, categories")
         return self._summed(self.views.query(sql, [d, d, *params]), width, year)
 
@@ -136,12 +161,21 @@ class ViewSource:
         return [(village, person) for person, village in held.items() if person not in paid]
 
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
-        rows, params = self._believed(self.views.person_rows, "funder, funder_name, category, subsidy_fen, paid, enrolled",
-                                      (year,), region, on)
-        # A subsidy is spent when the enrollment is paid (SPEC Decision 14); a full subsidy pays it.
-        # A row no longer enrolled carries one only where its cover had begun (CoverageView.subsidy_spent).
-        sql = (f"SELECT funder, funder_name, category, count(*), sum(subsidy_fen) FROM ({rows}) AS believed"
-               " WHERE (paid = 1 OR enrolled = 0) AND category <> '' GROUP BY funder, funder_name, category")
+        level = level_for(region)
+        if level is not None and self.totals():
+            where, params = self._in_region(region)
+            sql = (f"SELECT funder, funder_name, category, sum(persons), sum(fen) FROM {self.views.schema}subsidy_totals"
+                   f" WHERE level = ? AND year = ? AND {where} AND day <= ? GROUP BY funder, funder_name, category"
+                   " HAVING sum(persons) <> 0")
+            params = [level, year, *params, on.toordinal()]
+        else:
+            rows, params = self._believed(self.views.person_rows,
+                                          "funder, funder_name, category, subsidy_fen, paid, enrolled", (year,), region, on)
+            # A subsidy is spent when the enrollment is paid (SPEC Decision 14); a full subsidy pays
+            # it. A row no longer enrolled carries one only where its cover had begun
+            # (CoverageView.subsidy_spent). The totals count the same rows (projections/totals.py).
+            sql = (f"SELECT funder, funder_name, category, count(*), sum(subsidy_fen) FROM ({rows}) AS believed"
+                   " WHERE (paid = 1 OR enrolled = 0) AND category <> '' GROUP BY funder, funder_name, category")
         groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         names: dict[str, str] = {}
         for funder, name, category, n, fen in self.views.query(sql, params):
@@ -157,14 +191,26 @@ class ViewSource:
         """The persons whose believed row meets `where`, folded from their events (read in pages of
         1,000 streams): for what the rows do not hold."""
         assert self.store is not None, "this report reads the persons' events"
-        rows, params = self._believed(self.views.person_rows, "person, enrolled, amount_unknown", (year,), region, on)
-        persons = [UUID(str(p)) for p, in self.views.query(f"SELECT person FROM ({rows}) AS r WHERE {where}", params)]
+        if self.q == OPEN and where == "amount_unknown = 1":
+            # Known now: the few such persons, through their own index.
+            inside, more = self._in_region(region)
+            d = on.toordinal()
+            found = self.views.query(f"SELECT person FROM {self.views.person_rows} WHERE year = ? AND {inside}"
+                                     f" AND amount_unknown = 1 AND node = {ROOT} AND eff_lo <= ? AND eff_hi >= ?",
+                                     [year, *more, d, d])
+        else:
+            rows, params = self._believed(self.views.person_rows, "person, enrolled, amount_unknown", (year,), region, on)
+            found = self.views.query(f"SELECT person FROM ({rows}) AS r WHERE {where}", params)
+        persons = [UUID(str(p)) for p, in found]
         for start in range(0, len(persons), 1000):
             for pid, events in self.store.select_streams(persons[start:start + 1000]).items():
                 person = fold(pid, events, on=on, known_at=self.known_at)
                 yield person, enrollment_view(person, year, on, explain=False)
 
     def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
+        level = level_for(region)
+        if level is not None and self.totals():
+            return self._total_payments(region, level, year, on)
         rows, params = self._believed(self.views.payment_rows, "day, channel, collection_point, amount_fen, receipt_no",
                                       (year,), region, on)
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, []])
@@ -174,6 +220,22 @@ class ViewSource:
             entry[1] += int(fen)
             if channel == "cash":
                 entry[2].append(receipt)
+        return groups
+
+    def _total_payments(self, region: str, level: int, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
+        """Known now: payments and amounts from the totals, the cash receipts from the few cash rows."""
+        where, params = self._in_region(region)
+        d = on.toordinal()
+        groups: dict[tuple[str, str, str], list[Any]] = {}
+        for day, channel, point, n, fen in self.views.query(
+                f"SELECT pay_day, channel, collection_point, sum(payments), sum(fen)"
+                f" FROM {self.views.schema}payment_totals WHERE level = ? AND year = ? AND {where} AND day <= ?"
+                " GROUP BY pay_day, channel, collection_point HAVING sum(payments) <> 0", [level, year, *params, d]):
+            groups[(date.fromordinal(day).isoformat(), channel, point)] = [int(n), int(fen), []]
+        for day, point, receipt in self.views.query(
+                f"SELECT day, collection_point, receipt_no FROM {self.views.payment_rows} WHERE year = ? AND {where}"
+                f" AND channel = 'cash' AND node = {ROOT} AND eff_lo <= ? AND eff_hi >= ?", [year, *params, d, d]):
+            groups[(date.fromordinal(day).isoformat(), "cash", point)][2].append(receipt)
         return groups
 
     def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]:

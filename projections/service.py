@@ -29,7 +29,10 @@ NAMED_KINDS = ("unenrolled-assisted", "payable")
 class Reports:
     def __init__(self, store: EventStore, env: dict[str, str]):
         self.store = store
-        self.views = ViewStore(views_env(env), shared=getattr(store.recorder, "datastore", None))
+        apart = views_env(env)
+        # The ledger's own connections serve the rows where they live in its database and schema.
+        shared = getattr(store.recorder, "datastore", None) if apart == views_env(env, {}) else None
+        self.views = ViewStore(apart, shared=shared)
         self.follower = Follower(store, self.views, env=env)
         self._kept: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
