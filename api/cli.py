@@ -503,6 +503,44 @@ def cmd_import_collections(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def cmd_import_history(args: argparse.Namespace) -> int:
+    """A bureau's first load: each file in turn, every row's outcome, what the files hold in the ledger."""
+    from tqdm import tqdm
+
+    from api.services.collection_import import REPORT_COLUMNS
+    from api.services.history_import import LAYOUT, HistoryImporter, HistorySummary
+
+    ledger = _ledger()
+    importer = HistoryImporter(ledger)  # one run: a transaction twice in the files is a duplicate
+    summary = HistorySummary()
+    rows: list[dict] = []
+    with _row_report(args.report, REPORT_COLUMNS) as report:
+        def emit(result) -> None:
+            summary.add(result)
+            row = result.public()
+            report(row)
+            if args.json:
+                rows.append(row)
+
+        for name in args.files:
+            with open(name, "rb") as stream, tqdm(unit="row", desc=name, disable=args.quiet) as bar:
+                importer.run_file(stream, emit, bar.update, LAYOUT)
+    counts, totals = summary.counts_dict(), summary.totals()
+    if args.json:
+        print(json.dumps({"rows": rows, "counts": counts, "totals": totals}, ensure_ascii=False))
+    else:
+        print(f"{', '.join(args.files)}: {sum(counts.values()):,} rows")
+        for outcome, n in counts.items():
+            if n:
+                print(f"  {outcome:<22} {n:>9,}")
+        print("payments of these files in the ledger, by channel:")
+        for t in totals["payments_in_ledger_by_channel"]:
+            print(f"  {t['key']:<22} {t['rows']:>9,} {t['amount']:>16}")
+        if args.report:
+            print(f"row report: {args.report}")
+    return 0 if summary.ok else 1
+
+
 def cmd_import_prior_coverage(args: argparse.Namespace) -> int:
     from api.services.prior_coverage_import import OUTCOMES, REPORT_COLUMNS, SUCCESS, import_prior_coverage
     from domain.ledger import Actor
@@ -786,6 +824,13 @@ def build_parser() -> argparse.ArgumentParser:
     collections.add_argument("--report", help="write every row's outcome to this CSV file")
     collections.add_argument("--quiet", action="store_true", help="no progress bar")
     collections.set_defaults(func=cmd_import_collections)
+    history = imports.add_parser("history", help="a first load of the old system's enrollments and payments (CSV or"
+                                 " spreadsheet, UTF-8 or GB18030: 证件号码, 姓名, 村（社区）代码, 参保年度, 档次, ...)")
+    history.add_argument("files", nargs="+", metavar="FILE")
+    history.add_argument("--json", action="store_true", help='print {"rows": [...], "counts": {...}, "totals": {...}}')
+    history.add_argument("--report", help="write every row's outcome to this CSV file")
+    history.add_argument("--quiet", action="store_true", help="no progress bar")
+    history.set_defaults(func=cmd_import_history)
     prior = imports.add_parser("prior-coverage", help="cover held before the ledger or elsewhere (全民参保 extract, CSV: "
                                "证件号码, 险种, 参保地, 开始日期, 结束日期, 来源, 凭证)")
     prior.add_argument("file")

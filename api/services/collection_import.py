@@ -21,9 +21,9 @@ from typing import IO, Any
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from api.auth import Caller
-from api.services.daily_file import REQUIRED, FileProblem, SourceRow, read_rows
+from api.services.daily_file import DAILY, REQUIRED, FileProblem, Layout, SourceRow, read_rows
 from domain.dates import CHINA
-from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
+from domain.errors import OUTSIDE_SCOPE, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.idnumber import mask, parse_resident_id
 from domain.ledger import CHANNELS, Actor, AlreadyRecorded, Fen, Ledger
 from domain.money import parse_yuan, yuan
@@ -161,9 +161,9 @@ def _amount(value: Any, text: str) -> int:
     return parse_yuan(text, "amount")
 
 
-def paid_at_of(value: Any, text: str) -> datetime:
-    """缴费时间 in China time: a date or date-time cell, or text such as 2021-02-15 10:00:00,
-    2021/02/15, 20210215 (a day alone is read as its first moment)."""
+def paid_at_of(value: Any, text: str, field_name: str = "paid_at") -> datetime:
+    """缴费时间 (or another moment, `field_name`) in China time: a date or date-time cell, or text such
+    as 2021-02-15 10:00:00, 2021/02/15, 20210215 (a day alone is read as its first moment)."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=CHINA) if value.tzinfo is None else value
     if isinstance(value, date):
@@ -182,14 +182,15 @@ def paid_at_of(value: Any, text: str) -> datetime:
     except ValueError:
         raise InvalidInput(
             f"must be a date or date-time in China time, like 2021-02-15 10:00:00, 2021/02/15 or 20210215; got {echo(text)!r}",
-            "paid_at", "datetime") from None
+            field_name, "datetime") from None
 
 
-def parse_row(cells: dict[str, Any], typed: bool = True) -> ParsedRow:
-    """Shape checks; raises InvalidInput naming the field (the row is then `malformed`).
-    `typed`: the cells may hold numbers and dates (a spreadsheet's), not only trimmed text (CSV)."""
-    text = {f: cell_text(v) for f, v in cells.items()} if typed else cells  # each cell read as text once
-    for f in REQUIRED:
+def person_year(cells: dict[str, Any], typed: bool, required: tuple[str, ...]) -> tuple[dict[str, str], str, int, int]:
+    """The cells as text (each read once), and the identity number, coverage year and tier every
+    file's row names; InvalidInput naming the field. `typed`: the cells may hold numbers and dates
+    (a spreadsheet's), not only trimmed text (CSV)."""
+    text = {f: cell_text(v) for f, v in cells.items()} if typed else cells
+    for f in required:
         if not text.get(f):
             raise InvalidInput("is empty (an empty or merged cell?)", f, "required")
     number = _id_number(cells["id_number"], text["id_number"])
@@ -199,6 +200,12 @@ def parse_row(cells: dict[str, Any], typed: bool = True) -> ParsedRow:
     tier = TIERS.get(text["tier"])
     if tier is None:
         raise InvalidInput(f"must be 1 or 2 (一档/二档), got {echo(text['tier'])!r}", "tier", "tier")
+    return text, number, year, tier
+
+
+def parse_row(cells: dict[str, Any], typed: bool = True) -> ParsedRow:
+    """Shape checks; raises InvalidInput naming the field (the row is then `malformed`)."""
+    text, number, year, tier = person_year(cells, typed, REQUIRED)
     amount_fen = _amount(cells["amount"], text["amount"])
     paid_at = paid_at_of(cells["paid_at"], text["paid_at"])
     raw_channel = text["channel"]
@@ -229,17 +236,13 @@ class Importer:
         self.role = role
         self.regions = regions
 
+    # What a row already in the ledger is called, and how it is told.
+    already = "already_posted"
+
     def post(self, source: SourceRow) -> RowResult:
-        cells = source.cells
-        try:
-            if source.problem is not None:
-                raise InvalidInput(source.problem)
-            row = parse_row(cells, source.typed)
-        except LedgerError as e:
-            return RowResult(source.line, "malformed", str(e), echo(cells.get("transaction_id")), "", None,
-                             echo(cells.get("channel")), echo(cells.get("collection_point")))
-        base = RowResult(source.line, "malformed", "", row.transaction_id, row.id_number, row.amount_fen, row.channel,
-                         row.collection_point)
+        row, base = self.begin(source, parse_row)
+        if row is None:
+            return base
         actor = Actor(self.run, self.role, row.collection_point, self.regions)
         try:
             person = self.ledger.current_person(row.id_number)
@@ -250,7 +253,7 @@ class Importer:
             return _with(base, "out_of_scope", OUTSIDE_SCOPE)
         claim = self.ledger.transaction_claim(row.transaction_id)
         if claim is not None:
-            return self._claimed(base, claim.actor, claim.payment_id)
+            return self.claimed(base, claim.actor, claim.payment_id)
         if person is None:
             return _with(base, "unknown_person", "no person is registered with this identity number")
         if person.name.replace(" ", "") != row.name.replace(" ", ""):
@@ -264,35 +267,57 @@ class Importer:
                 result = self.ledger.pay(actor, id_number=row.id_number, year=row.year, amount=Fen(row.amount_fen),
                                          paid_at=row.paid_at, channel=row.channel, receipt_no=row.receipt_no,
                                          transaction_id=row.transaction_id, with_view=False)
-        except AlreadyRecorded as e:
-            return self._claimed(base, "", e.payment_id)
-        except Forbidden:
-            return _with(base, "out_of_scope", OUTSIDE_SCOPE)
-        except RefusedByRule as e:
-            return _with(base, "over_payment" if e.rule == "over_payment" else "refused_by_rule", str(e))
-        except (Conflict, NotFound) as e:
-            return _with(base, "refused_by_rule", str(e))
-        except InvalidInput as e:
-            return _with(base, "malformed", str(e))
+        except LedgerError as e:
+            return self.refused(base, e)
         base.payment_id = result.payment_id
         if enrolled:
             return _with(base, "posted", "posted")
         return _with(base, "enrolled_and_posted", f"enrolled for {row.year} on tier {row.tier} on the payment date, then posted")
 
-    def _claimed(self, base: RowResult, actor: str, payment_id: str) -> RowResult:
+    @staticmethod
+    def begin(source: SourceRow, parse: Callable[[dict[str, Any], bool], Any]) -> tuple[Any, RowResult]:
+        """The row as `parse` reads it, and its result so far; one that cannot be read is `malformed`
+        (and no row)."""
+        cells = source.cells
+        try:
+            if source.problem is not None:
+                raise InvalidInput(source.problem)
+            row = parse(cells, source.typed)
+        except LedgerError as e:
+            return None, RowResult(source.line, "malformed", str(e), echo(cells.get("transaction_id")), "", None,
+                                   echo(cells.get("channel")), echo(cells.get("collection_point")))
+        return row, RowResult(source.line, "malformed", "", row.transaction_id, row.id_number, row.amount_fen,
+                              row.channel, row.collection_point)
+
+    def refused(self, base: RowResult, e: LedgerError) -> RowResult:
+        """The outcome of a row the ledger's commands refused: nothing of it was written."""
+        if isinstance(e, AlreadyRecorded):
+            return self.claimed(base, "", e.payment_id)
+        if isinstance(e, Forbidden):
+            return _with(base, "out_of_scope", OUTSIDE_SCOPE)
+        if isinstance(e, RefusedByRule):
+            return _with(base, "over_payment" if e.rule == "over_payment" else "refused_by_rule", str(e))
+        if isinstance(e, InvalidInput):
+            return _with(base, "malformed", str(e))
+        return _with(base, "refused_by_rule", str(e))  # a conflict with the ledger's state
+
+    def claimed(self, base: RowResult, actor: str, payment_id: str) -> RowResult:
         base.payment_id = payment_id
         if actor == self.run:
             return _with(base, "duplicate_in_file", f"transaction {base.transaction_id} appears earlier in this file")
-        return _with(base, "already_posted", f"transaction {base.transaction_id} was posted before as payment {payment_id}")
+        return _with(base, self.already, f"transaction {base.transaction_id} was posted before as payment {payment_id}")
 
     # -- the whole file ------------------------------------------------------------------------
+    def new_summary(self) -> Any:
+        return Summary()
+
     def run_file(self, stream: IO[bytes], emit: Callable[[RowResult], None],
-                 progress: Callable[[int], None] | None = None) -> Summary:
+                 progress: Callable[[int], None] | None = None, layout: Layout = DAILY) -> Any:
         """Every row of the file, posted chunk by chunk. A file that cannot be read as a whole is
         refused (FileProblem) before its first row is posted."""
-        summary = Summary()
+        summary = self.new_summary()
         chunk: list[SourceRow] = []
-        for item in read_rows(stream):
+        for item in read_rows(stream, layout):
             chunk.append(item)
             if len(chunk) >= CHUNK:
                 self._chunk(chunk, summary, emit)
@@ -305,7 +330,7 @@ class Importer:
                 progress(len(chunk))
         return summary
 
-    def _chunk(self, chunk: list[SourceRow], summary: Summary, emit: Callable[[RowResult], None]) -> None:
+    def _chunk(self, chunk: list[SourceRow], summary: Any, emit: Callable[[RowResult], None]) -> None:
         """One transaction for the chunk; if another writer raced it, the rows go one by one."""
         try:
             with self.ledger.batch(size=10**9):

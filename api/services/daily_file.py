@@ -48,6 +48,18 @@ class FileProblem(LedgerError):
     kind = "invalid"
 
 
+@dataclass(frozen=True)
+class Layout:
+    """A kind of file: its header names (Chinese or English) and the fields it cannot do without."""
+
+    headers: dict[str, str]
+    required: tuple[str, ...]
+    example: str  # one header as the file's README names it, for the message that says one is missing
+
+
+DAILY = Layout(HEADERS, REQUIRED, "缴费流水号 transaction_id")
+
+
 @dataclass
 class SourceRow:
     line: int  # the file's line (CSV) or the sheet's row number (spreadsheets), 1 for the header
@@ -97,17 +109,17 @@ def decide_encoding(stream: IO[bytes]) -> str:
 # -- the header --------------------------------------------------------------------------------
 
 
-def columns_of(header: list[Any]) -> list[str]:
+def columns_of(header: list[Any], layout: Layout = DAILY) -> list[str]:
     """Each column's field (Chinese or English header names), or FileProblem naming what is missing."""
     columns = []
     for h in header:
         name = str(h).strip().lstrip("\ufeff") if h is not None else ""
-        columns.append(HEADERS.get(name, name))
-    missing = [f for f in REQUIRED if f not in columns]
+        columns.append(layout.headers.get(name, name))
+    missing = [f for f in layout.required if f not in columns]
     if missing:
         raise FileProblem(
             "the header lacks " + ", ".join(missing)
-            + " (Chinese or English names, see README: 缴费流水号 transaction_id, ...)",
+            + f" (Chinese or English names, see README: {layout.example}, ...)",
             "file",
             "header",
         )
@@ -125,7 +137,7 @@ def _blank(values: list[Any]) -> bool:
 # -- CSV ---------------------------------------------------------------------------------------
 
 
-def _csv_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
+def _csv_rows(stream: IO[bytes], layout: Layout) -> Iterator[SourceRow]:
     encoding = decide_encoding(stream)
     stream.seek(0)
     text = io.TextIOWrapper(stream, encoding=encoding, newline="")
@@ -136,7 +148,7 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
         raise FileProblem("the file is empty: no header line", "file", "header") from None
     except csv.Error as e:
         raise FileProblem(f"the header line cannot be read: {e}", "file", "header") from None
-    columns = columns_of(header)
+    columns = columns_of(header, layout)
     return _csv_body(reader, columns)
 
 
@@ -166,7 +178,7 @@ def _is_xlsx(stream: IO[bytes]) -> bool:
         return False
 
 
-def _sheet_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
+def _sheet_rows(stream: IO[bytes], layout: Layout) -> Iterator[SourceRow]:
     """The first sheet's rows. XLSX is read by openpyxl in read-only mode, row by row, so memory
     stays flat (calamine holds a whole sheet: 242 MB for 200,000 rows, against 42 MB); it does
     not report merged cells there, so a merged cell's other rows read as empty. XLS (at most
@@ -203,35 +215,35 @@ def _sheet_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
             yield values
 
     try:
-        yield from _sheet_body(numbered(), merged)
+        yield from _sheet_body(numbered(), merged, layout)
     except FileProblem:
         raise
     except Exception as e:  # noqa: BLE001 - damaged past its first rows: what came before stands
         yield SourceRow(last[0] + 1, {}, f"the workbook cannot be read from this row on, nothing after it was read: {e}")
 
 
-def _sheet_body(rows: Iterator[Any], merged: list[tuple]) -> Iterator[SourceRow]:
+def _sheet_body(rows: Iterator[Any], merged: list[tuple], layout: Layout) -> Iterator[SourceRow]:
     header = None
     above: list[list[Any]] = []  # rows before the header: an export's title lines
     for line, values in enumerate(rows, start=1):
         if _blank(values):
             continue
         if header is None:
-            if len(above) < TITLE_ROWS and not _has_required(values):
+            if len(above) < TITLE_ROWS and not _has_required(values, layout):
                 above.append(values)
                 continue
-            header = columns_of(values)
+            header = columns_of(values, layout)
             continue
         yield SourceRow(line, _cells(header, values), _merged_problem(merged, line - 1, header))
     if header is None:
         if above:
-            columns_of(above[0])  # refused, naming what the header lacks
+            columns_of(above[0], layout)  # refused, naming what the header lacks
         raise FileProblem("the first sheet is empty: no header row", "file", "header")
 
 
-def _has_required(values: list[Any]) -> bool:
-    names = {HEADERS.get(str(v).strip(), str(v).strip()) for v in values if v is not None}
-    return all(f in names for f in REQUIRED)
+def _has_required(values: list[Any], layout: Layout) -> bool:
+    names = {layout.headers.get(str(v).strip(), str(v).strip()) for v in values if v is not None}
+    return all(f in names for f in layout.required)
 
 
 def _merged_problem(merged: list[tuple], row: int, columns: list[str]) -> str | None:
@@ -246,7 +258,7 @@ def _merged_problem(merged: list[tuple], row: int, columns: list[str]) -> str | 
 # -- either ------------------------------------------------------------------------------------
 
 
-def read_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
+def read_rows(stream: IO[bytes], layout: Layout = DAILY) -> Iterator[SourceRow]:
     """The file's rows after its header. Refuses the whole file (FileProblem) before the first row
     if it cannot be read; the stream is copied to a temporary file if it cannot seek."""
     if not stream.seekable():
@@ -256,5 +268,5 @@ def read_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
     stream.seek(0)
     magic = stream.read(8)
     if magic.startswith(_ZIP) or magic == _OLE:
-        return _sheet_rows(stream)
-    return _csv_rows(stream)
+        return _sheet_rows(stream, layout)
+    return _csv_rows(stream, layout)
