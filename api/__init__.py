@@ -1,1 +1,2 @@
-"""The edges: the `ledger` command line and (issue 3) the HTTP API."""
+"""The edges: the HTTP API, the console and the `ledger` command line, and the workflows they
+share (services/: imports, demos, reports, backups, the access audit)."""

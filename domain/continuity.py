@@ -19,6 +19,7 @@ from domain.categories import chinese_name
 from domain.dates import after_full_months, within_days
 from domain.errors import LedgerError
 from domain.person import Enrollment, Person
+from domain.owed import outstanding_fen
 from domain.policy import Continuity, Policy
 
 
@@ -42,8 +43,6 @@ def insured_in(person: Person, year: int, schemes: tuple[str, ...] = ("resident"
 
 
 def _paid_in_full(e: Enrollment) -> bool:
-    from domain.coverage import outstanding_fen  # the coverage module reads this one
-
     try:
         return outstanding_fen(e) == 0 and (bool(e.payments) or e.fee_waived is not None or e.subsidy is not None)
     except LedgerError:

@@ -17,8 +17,10 @@ from domain.dates import china_date
 from domain.incentives import Limit, critical_illness_limit
 from domain.money import yuan
 from domain.person import Enrollment, Person
-from domain.policy import _FORGET, Policy, amount_fen, policy_at, policy_by_id, policy_version
-from domain.rules import Benefit, band_for, benefit_period, describe_category, subsidy_amount
+from domain.policy import _FORGET, Policy, policy_at, policy_version
+from domain.owed import full_cost_fen, last_paid_on
+from domain.policy import band_for
+from domain.rules import Benefit, benefit_period, describe_category, subsidy_amount
 
 
 @dataclass(slots=True)
@@ -158,36 +160,7 @@ def describe_elsewhere(c: ev.CoverageElsewhereRecorded) -> str:
     return f"{scheme} in {c.region} from {c.from_on} {until} (source: {c.source})"
 
 
-def outstanding_fen(e: Enrollment, on: date | None = None) -> int:
-    """What is still to pay for a payment on `on` (default: the day of the latest payment), without
-    building the whole view (the payment path's check)."""
-    if e.fee_waived:
-        return 0
-    policy = policy_by_id(e.policy_id)
-    full = _full_cost_fen(policy, e, on)
-    if full is not None:
-        return max(full - e.paid_fen, 0)
-    payable = policy.contribution_fen(e.tier, e.cohort) - (e.subsidy.amount_fen if e.subsidy else 0)  # 0 if unknown
-    return max(payable - e.paid_fen, 0)
-
-
-def _full_cost_fen(policy: Policy, e: Enrollment, on: date | None) -> int | None:
-    """The whole cost, where a payment on `on` falls in a band that charges it (no subsidy)."""
-    if not policy.full_cost_bands:
-        return None
-    if on is None:
-        if not e.payments:
-            return None
-        on = _last_paid(e)
-    band = band_for(policy, on)
-    return amount_fen(band.full_cost) if band.full_cost is not None else None
-
-
 _paid_at = attrgetter("paid_at")
-
-
-def _last_paid(e: Enrollment) -> date:
-    return max(china_date(p.paid_at) for p in e.payments.values())
 
 
 def fully_paid_on(e: Enrollment, payable_fen: int, explain: bool = True) -> tuple[date | None, str]:
@@ -295,10 +268,10 @@ def enrollment_view(person: Person, year: int, on: date | None = None, explain: 
                                  f" which policy {policy.id} allows only by exception ({policy.collection.cash_source})")
     paid_on, how = fully_paid_on(e, view.payable_fen, explain)
     if policy.full_cost_bands and not e.fee_waived:
-        full = _full_cost_fen(policy, e, paid_on)
+        full = full_cost_fen(policy, e, paid_on)
         if full is not None:
             # Paid in a band that charges the whole cost: no subsidy, and the whole cost is owed.
-            day = paid_on or _last_paid(e)
+            day = paid_on or last_paid_on(e)
             view.subsidy, view.payable_fen = None, full
             paid_on, how = fully_paid_on(e, full, explain)
             owed_unknown = None

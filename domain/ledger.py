@@ -24,19 +24,21 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain import events as ev
 from domain.categories import resolve_category
-from domain.coverage import CoverageView, describe_elsewhere, enrollment_view, outstanding_fen
+from domain.coverage import CoverageView, describe_elsewhere, enrollment_view
+from domain.owed import outstanding_fen
 from domain.dates import at_china_midnight, china_date, now, rest_of_year
 from domain.errors import OUTSIDE_SCOPE, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, RefusedByRule
 from domain.groupcommit import GroupCommit
 from domain.idnumber import DOCUMENT_TYPES, EARLIEST_BIRTH, mask, normalise_document, parse_resident_id
 from domain.money import parse_yuan, yuan
 from domain.person import Person, claim_id, fold, person_id
-from domain.policy import find_policy, policy_by_id, served_from
+from domain.policy import find_policy, policy_by_id
 from domain.regions import validate_village_code
 from domain.plausible import CLOCK_SKEW, IDENTITY_AHEAD, not_after, not_before, recorded_after_birth, within_season
 from domain.rules import (
     check_payment_date, check_repair, check_student, coverage_bounds, decide_subsidy, payment_season, refund_on_cancel,
 )
+from domain.actor import Actor
 from domain.policy_load import install_from
 from domain.schema import check as check_schema
 from domain.store import open_store, storage_env
@@ -52,25 +54,6 @@ _DIVISION = re.compile(r"[0-9]{6}(?:[0-9]{3})?(?:[0-9]{3})?")
 MAX_ATTEMPTS = 30
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who records: the token's name and role, the collection point (征收点) it speaks for, and the
-    region code prefixes it may write for (none: everywhere)."""
-
-    name: str
-    role: str
-    collection_point: str | None = None
-    regions: tuple[str, ...] = ()
-
-    def may_touch(self, region: str) -> bool:
-        return not self.regions or region.startswith(self.regions)
-
-    def may_serve(self, region: str) -> bool:
-        """Register and take payments for a person of `region`: inside the actor's regions, or
-        where a policy of theirs serves a wider area (全渝通办)."""
-        return self.may_touch(region) or served_from(self.regions, region) is not None
 
 
 class AlreadyRecorded(Conflict):

@@ -599,6 +599,15 @@ def served_from(regions: tuple[str, ...], region: str) -> Policy | None:
     return None
 
 
+def band_for(policy: Policy, fully_paid_on: date) -> Band:
+    """The band a contribution fully paid on that day falls in."""
+    for band in policy.band:
+        limit = policy.band_limit(band)
+        if limit is None or fully_paid_on <= limit:
+            return band
+    return policy.band[-1]  # pragma: no cover - policy check makes the last band open-ended
+
+
 def find_policy(region: str, year: int) -> Policy:
     """The policy of the longest region-code prefix for that coverage year."""
     best: Policy | None = None

@@ -12,25 +12,32 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from datetime import date
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain import events as ev
+from domain.actor import Actor
 from domain.dates import china_date
 from domain.errors import Conflict, InvalidInput
 from domain.person import claim_id
 from domain.policy import PolicyVersion, install_loaded, parse_policy
 from domain.store import EventStore, topic_of
-
-POLICY_TOPIC = topic_of(ev.PolicyLoaded)
 from domain.text import clean_text
 
-if TYPE_CHECKING:
-    from domain.ledger import Actor, Ledger
-
+POLICY_TOPIC = topic_of(ev.PolicyLoaded)
 POLICIES = claim_id("policies")  # the stream of every PolicyLoaded
+
+
+class Recorder(Protocol):
+    """What a load needs of the ledger (domain/ledger.py): its store, its clock and the committer
+    of its events; the ledger reads the loads back, so this module does not know it."""
+
+    store: EventStore
+    committer: Any
+    clock: Callable[[], datetime]
 
 
 def read_loaded(store: EventStore) -> list[PolicyVersion]:
@@ -50,7 +57,7 @@ def _version(e: ev.PolicyLoaded) -> PolicyVersion:
                          e.notice_date, e.actor, e.file_name, e.document)
 
 
-def load_policy(ledger: Ledger, actor: Actor, document: bytes | str, *, file_name: str, notice_number: str,
+def load_policy(ledger: Recorder, actor: Actor, document: bytes | str, *, file_name: str, notice_number: str,
                 notice_date: date) -> PolicyVersion:
     """Check a policy file exactly as the shipped ones are and record it as the next version of its
     region and year. Refused with every problem named, nothing written."""

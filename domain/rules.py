@@ -16,7 +16,7 @@ from domain.errors import Conflict, InvalidInput, RefusedByRule
 from domain.events import Candidate
 from domain.money import yuan
 from domain.person import Enrollment, Person
-from domain.policy import _FORGET, Band, Policy, Subsidy, amount_fen, policy_by_id
+from domain.policy import _FORGET, Policy, Subsidy, amount_fen, band_for, policy_by_id
 
 
 # -- subsidies --------------------------------------------------------------------------------
@@ -125,14 +125,6 @@ def decide_subsidy(
 
 
 # -- payments and benefit periods ------------------------------------------------------------
-
-
-def band_for(policy: Policy, fully_paid_on: date) -> Band:
-    for band in policy.band:
-        limit = policy.band_limit(band)
-        if limit is None or fully_paid_on <= limit:
-            return band
-    return policy.band[-1]  # pragma: no cover - policy check makes the last band open-ended
 
 
 def check_payment_date(policy: Policy, cohort: str, paid_on: date) -> None:
