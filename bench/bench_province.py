@@ -123,7 +123,14 @@ def serve_figures(env: dict[str, str], token: str, runs: int) -> tuple[dict[str,
         process.wait(timeout=30)
 
 
-def run(sizes: list[float], runs: int, schema: str, scale: int) -> list[str]:
+def table(sizes: list[float], columns: dict[str, list[str]]) -> list[str]:
+    header = "| what | " + " | ".join(f"{s:g} M persons" for s in sizes) + " |"
+    return [header, "|---|" + "---|" * len(sizes),
+            *(f"| {k} | " + " | ".join(f"**{v}**" if "totals" in k and "ms" in v else v for v in values)
+              + " |" * (1 + len(sizes) - len(values)) for k, values in columns.items())]
+
+
+def run(sizes: list[float], runs: int, schema: str, scale: int, done) -> list[str]:
     settings = ledger_env("postgres", Path("."), schema)
     env = storage_env(settings)
     ledger = Ledger(env=env)
@@ -170,12 +177,10 @@ def run(sizes: list[float], runs: int, schema: str, scale: int) -> list[str]:
         for k, v in column.items():
             columns.setdefault(k, []).append(v)
             print(f"{size} M: {k}: {v}", flush=True)
+        done(table(sizes, columns))  # each size written as it is measured
     reports.close()
     ledger.close()
-    header = "| what | " + " | ".join(f"{s:g} M persons" for s in sizes) + " |"
-    return [header, "|---|" + "---|" * len(sizes),
-            *(f"| {k} | " + " | ".join(f"**{v}**" if "totals" in k and "ms" in v else v for v in values) + " |"
-              for k, values in columns.items())]
+    return table(sizes, columns)
 
 
 def main() -> None:
@@ -195,8 +200,8 @@ def main() -> None:
         "",
     ]
     with pg_schema("bench_province") as schema:
-        lines += run(sizes, args.runs, schema, args.scale)
-    write_section("A province on PostgreSQL: the scale table", lines)
+        run(sizes, args.runs, schema, args.scale,
+            lambda rows: write_section("A province on PostgreSQL: the scale table", lines + rows))
 
 
 if __name__ == "__main__":
