@@ -69,6 +69,10 @@ def table_statements(postgres: bool) -> list[str]:
     """The three tables and the state that says at which position and under which policies they
     were kept."""
     def kind(column: str) -> str:
+        if column == "region" and postgres:
+            # Byte order: a report's "codes beginning with" is then a range of the key's index
+            # (under the database's own collation LIKE reads every line of the level).
+            return 'text COLLATE "C"'
         return "text" if column in _TEXT else ("int8" if postgres else "INTEGER")
 
     statements = []
