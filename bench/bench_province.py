@@ -200,8 +200,9 @@ def main() -> None:
         "",
     ]
     with pg_schema("bench_province") as schema:
-        run(sizes, args.runs, schema, args.scale,
-            lambda rows: write_section("A province on PostgreSQL: the scale table", lines + rows))
+        # A section per set of sizes, so a smaller run does not replace a larger one.
+        title = f"A province on PostgreSQL: the scale table ({args.sizes} M persons, scale 1/{args.scale})"
+        run(sizes, args.runs, schema, args.scale, lambda rows: write_section(title, lines + rows))
 
 
 if __name__ == "__main__":
