@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -36,8 +37,6 @@ from psycopg.sql import SQL, Identifier
 
 from domain.errors import InvalidInput
 from domain.store import postgres_connection, postgres_env, schema_lock
-from operator import itemgetter
-
 from projections import totals
 from projections.intervals import ROOT
 from projections.rows import PaymentFacts, Row, YearFacts
@@ -365,13 +364,13 @@ class ViewStore:
         with self.recorder.datastore.transaction(commit=True) as c:
             if not deferred:
                 self._turn(c)
-            if start is not None:
-                if self._position_in(c) != start - 1:
-                    raise IntegrityError(f"the report rows no longer stand at {start - 1}: another follower applied"
-                                         " a batch meanwhile")
+            at = self._position_in(c)
+            if start is not None and at != start - 1:
+                raise IntegrityError(f"the report rows no longer stand at {start - 1}: another follower applied"
+                                     " a batch meanwhile")
             # The totals are kept while they stand at the rows' position: from the open rows the
             # batch replaces (read before they go) and those it writes.
-            kept = not deferred and self._totals_kept(c)
+            kept = not deferred and self._totals_kept(c, at)
             if kept:
                 people: totals.Changes = {}
                 subsidies: totals.Changes = {}
@@ -504,21 +503,16 @@ class ViewStore:
         at = self._fetch(c, f"SELECT notification_id FROM {self.tracking_table} WHERE application_name = ?", [NAME])
         return at[0][0] if at else 0
 
-    def _totals_state(self, c: Any) -> tuple[int | None, int, str | None]:
-        """(the totals' position, the rows' position, the policy regions the totals were kept under)."""
+    def _totals_kept(self, c: Any, position: int) -> bool:
+        """Whether the totals stand at the rows' `position` under the policy regions in force."""
         found = self._fetch(c, f"SELECT position, policy_regions FROM {self.schema}totals_state WHERE name = ?", [NAME])
-        return (found[0][0] if found else None), self._position_in(c), (found[0][1] if found else None)
-
-    def _totals_kept(self, c: Any) -> bool:
-        kept_at, position, regions = self._totals_state(c)
-        return kept_at == position and regions == totals.policy_signature()
+        return bool(found) and found[0][0] == position and found[0][1] == totals.policy_signature()
 
     def totals_ready(self) -> bool:
         """Whether the totals answer for the current belief: kept up to the rows' position under the
         policy regions in force."""
         with self.reading() as c:
-            kept_at, position, regions = self._totals_state(c)
-        return kept_at == position and regions == totals.policy_signature()
+            return self._totals_kept(c, self._position_in(c))
 
     def _mark_totals(self, c: Any, position: int) -> None:
         c.execute(self._sql(f"INSERT INTO {self.schema}totals_state VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
