@@ -114,8 +114,8 @@ def parse_history_row(cells: dict[str, Any], typed: bool = True) -> HistoryRow:
 
 @dataclass
 class HistorySummary:
-    """Each outcome counted, and what the file holds in the ledger now: its persons, enrollments and
-    payments (those recorded by this run and those recorded before), by channel."""
+    """Each outcome counted, and the payments the files hold in the ledger now (those this run
+    recorded and those recorded before), by channel."""
 
     counts: Counter[str] = field(default_factory=Counter)
     in_ledger: dict[str, list[int]] = field(default_factory=dict)  # channel -> [payments, fen]
@@ -142,13 +142,13 @@ class HistorySummary:
 class HistoryImporter(Importer):
     """The daily file's chunked, all-or-nothing posting, with the history's rows."""
 
+    already = "already_recorded"
+
     def __init__(self, ledger: Ledger, actor_name: str = "history-import"):
         super().__init__(ledger, actor_name, "bureau")
 
     def new_summary(self) -> HistorySummary:
         return HistorySummary()
-
-    already = "already_recorded"
 
     def post(self, source: SourceRow) -> RowResult:
         row, base = self.begin(source, parse_history_row)
