@@ -516,7 +516,6 @@ def cmd_import_history(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     with _row_report(args.report, REPORT_COLUMNS) as report:
         def emit(result) -> None:
-            summary.add(result)
             row = result.public()
             report(row)
             if args.json:
@@ -524,7 +523,7 @@ def cmd_import_history(args: argparse.Namespace) -> int:
 
         for name in args.files:
             with open(name, "rb") as stream, tqdm(unit="row", desc=name, disable=args.quiet) as bar:
-                importer.run_file(stream, emit, bar.update, LAYOUT)
+                summary.merge(importer.run_file(stream, emit, bar.update, LAYOUT))
     counts, totals = summary.counts_dict(), summary.totals()
     if args.json:
         print(json.dumps({"rows": rows, "counts": counts, "totals": totals}, ensure_ascii=False))

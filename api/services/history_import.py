@@ -127,6 +127,14 @@ class HistorySummary:
             entry[0] += 1
             entry[1] += r.amount_fen
 
+    def merge(self, other: HistorySummary) -> None:
+        """Another file's summary added to this one (a load of several files)."""
+        self.counts.update(other.counts)
+        for channel, (n, fen) in other.in_ledger.items():
+            entry = self.in_ledger.setdefault(channel, [0, 0])
+            entry[0] += n
+            entry[1] += fen
+
     @property
     def ok(self) -> bool:
         return all(outcome in SUCCESS for outcome in self.counts)
