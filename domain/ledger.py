@@ -64,7 +64,7 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
 
     def _insert(self, events: list[ev.Event]) -> None:
         """Through the recorder, skipping the library's per-event Recording objects nobody reads."""
-        self.store.recorder.insert_events([self.store.mapper.to_stored_event(e) for e in events])
+        self.store.insert_stored([self.store.mapper.to_stored_event(e) for e in events])
 
     # -- running commands ----------------------------------------------------------------------
     def _run(self, actor: Actor, decide: Callable[[UnitOfWork], T]) -> T:

@@ -24,6 +24,8 @@ from eventsourcing.utils import get_topic, resolve_topic
 from domain.errors import InvalidInput
 
 _encode = msgspec.json.Encoder().encode
+# From this many events a transaction is written by COPY (below, one INSERT does as well).
+COPY_FROM = 64
 
 
 @cache
@@ -103,6 +105,27 @@ class EventStore(Application):
                 self.mapper.to_domain_event(StoredEvent(originator_id, version, topic, state))
             )
         return found
+
+    def insert_stored(self, stored: list[StoredEvent]) -> None:
+        """Events saved in one transaction, after any saved before them (notification ids in
+        commit order). On PostgreSQL a large transaction goes by COPY: the library's INSERT
+        builds an array of composite values in Python, about 60 µs an event, which was half of
+        a first load's time; COPY's rows are encoded in C. Same table lock, same notification,
+        same uniqueness checks, so a stream's version taken twice is refused (IntegrityError)."""
+        recorder = self.recorder
+        if len(stored) < COPY_FROM or not isinstance(recorder, PostgresApplicationRecorder):
+            recorder.insert_events(stored)
+            return
+        statement = SQL("COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
+                        " (FORMAT binary)").format(schema=Identifier(recorder.datastore.schema),
+                                                   table=Identifier(recorder.events_table_name))
+        with recorder.datastore.transaction(commit=True) as cursor:
+            recorder._lock_table(cursor)
+            recorder._notify_channel(cursor)
+            with cursor.copy(statement) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for e in stored:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
 
     def read_log(self, start: int, limit: int, stop: int | None = None) -> list[tuple[int, str, bytes]]:
         """Notifications from `start` (at most `limit`, none after `stop`) as (id, topic, state).
