@@ -8,7 +8,6 @@ ReDoc), since a bureau's network (医保专网) is often closed to the internet.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +16,12 @@ from fastapi_offline import FastAPIOffline
 
 from api import console, health, logs, problems
 from api.auth import Tokens
+from api.duties import PROJECTION, VERIFIABLE_LOG, Duty
 from api.http import audit, enrollments, imports, log, persons, policies, reports
 from api.limits import BodyLimit
 from api.services.read_audit import ReadAudit
 from domain.ledger import Ledger
-from projections.follower import Background
+from projections.follower import keep_caught_up
 from projections.service import Reports
 from projections.tlog import VerifiableLog, follow as follow_log
 
@@ -31,7 +31,8 @@ problems.STATUS.update(unauthenticated=401, forbidden=403, too_large=413)
 def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: bool = True) -> FastAPI:
     """The HTTP API and the console over one ledger. With `follow`, background threads keep the
     report projection and (unless `keep_log` is off) the verifiable log caught up while the app runs
-    (`ledger serve`); reports and proofs catch up when asked in any case."""
+    (`ledger serve`), each in one process per database (api/duties.py); reports and proofs catch up
+    when asked in any case."""
     ledger = ledger or Ledger()
     report_service = Reports(ledger.store, ledger.env)
     verifiable_log = VerifiableLog.of(ledger.store, ledger.env)
@@ -39,21 +40,20 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        follower = Background(report_service.follower) if follow else None
-        stop = threading.Event()
-        log_thread = threading.Thread(target=follow_log, args=(verifiable_log, stop), name="verifiable-log",
-                                      daemon=True) if follow and keep_log else None
-        if follower:
-            follower.start()
-        if log_thread:
-            log_thread.start()
+        duties = []
+        if follow:
+            duties.append(Duty("projection-follower", PROJECTION, ledger.env,
+                               lambda stop: keep_caught_up(report_service.follower, stop)))
+            if keep_log:
+                duties.append(Duty("verifiable-log", VERIFIABLE_LOG, ledger.env,
+                                   lambda stop: follow_log(verifiable_log, stop)))
+        for duty in duties:
+            duty.start()
+        app.state.duties = duties
         yield
         app.state.read_audit.flush()
-        stop.set()
-        if follower:
-            follower.stop()
-        if log_thread:
-            log_thread.join(30)
+        for duty in duties:
+            duty.stop()
 
     app = FastAPIOffline(
         lifespan=lifespan,
@@ -81,3 +81,8 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     app.include_router(health.router)
     app.add_middleware(health.RequestMetrics, metrics=metrics)
     return app
+
+
+def served_app() -> FastAPI:
+    """The app of each worker process of `ledger serve --workers N` (uvicorn's factory)."""
+    return create_app(Ledger(), follow=True, keep_log=os.environ.get("LEDGER_SERVE_KEEP_LOG", "1") == "1")

@@ -355,17 +355,30 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    follower = _reports().follower
+    from api.duties import PROJECTION, acquire_blocking
+    from projections.service import Reports
+
+    ledger = _ledger()
+    follower = Reports(ledger.store, ledger.env).follower
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    print(f"following the ledger from position {follower.views.position():,}; Ctrl-C to stop", flush=True)
-    while not stopping.is_set():
-        applied = follower.catch_up(stop=stopping)
-        if applied:
-            status = follower.status()
-            print(f"applied {applied:,} events; position {status.position:,}, lag {status.lag:,}", flush=True)
-        stopping.wait(args.interval)
+
+    def waiting() -> None:
+        print("another process (ledger serve, or another projections run) keeps the projection caught up;"
+              " waiting to take over when it stops", flush=True)
+
+    # One follower per database: `ledger serve` does not follow while this runs, nor this while it does.
+    with acquire_blocking(ledger.env, PROJECTION, stopping, waiting) as held:
+        if not held:
+            return 0
+        print(f"following the ledger from position {follower.views.position():,}; Ctrl-C to stop", flush=True)
+        while not stopping.is_set():
+            applied = follower.catch_up(stop=stopping)
+            if applied:
+                status = follower.status()
+                print(f"applied {applied:,} events; position {status.position:,}, lag {status.lag:,}", flush=True)
+            stopping.wait(args.interval)
     return 0
 
 
@@ -712,12 +725,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
+    from api.duties import on_postgres
     from api.logs import uvicorn_config
 
-    app = create_app(_ledger(), follow=True, keep_log=not args.without_log)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log,
-                log_config=uvicorn_config(args.log_format), proxy_headers=True,
-                forwarded_allow_ips=os.environ.get("LEDGER_TRUSTED_PROXIES", "127.0.0.1"))
+    ledger = _ledger()  # the store opened and its shape checked once, before any worker starts
+    if args.workers < 1:
+        raise InvalidInput(f"must be 1 or more, got {args.workers}", "--workers", "workers")
+    if args.workers > 1 and not on_postgres(ledger.env):
+        raise InvalidInput("must be 1 on SQLite: an SQLite file takes one writing process at a time, so more"
+                           " processes would only wait for each other. Several processes need PostgreSQL"
+                           " (LEDGER_DATABASE_URL)", "--workers", "workers_need_postgres")
+    settings = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log,
+                    log_config=uvicorn_config(args.log_format), proxy_headers=True,
+                    forwarded_allow_ips=os.environ.get("LEDGER_TRUSTED_PROXIES", "127.0.0.1"))
+    if args.workers == 1:
+        uvicorn.run(create_app(ledger, follow=True, keep_log=not args.without_log), **settings)
+        return 0
+    ledger.close()
+    # Each worker opens its own ledger (api.app.served_app); they learn the options from here.
+    os.environ["LEDGER_SERVE_KEEP_LOG"] = "0" if args.without_log else "1"
+    uvicorn.run("api.app:served_app", factory=True, workers=args.workers, **settings)
     return 0
 
 
@@ -846,6 +873,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=["text", "json"], default="text",
                        help="json: one JSON object per line (time, level, logger, message), for a log collector;"
                             " identity numbers are masked either way")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes serving requests (PostgreSQL only; about one per core). One of them keeps"
+                            " the report projection and the verifiable log caught up")
     serve.add_argument("--without-log", action="store_true",
                        help="do not keep the verifiable log's tree up to date while serving (it catches up when"
                             " proofs are asked for, or with `ledger log checkpoint`)")

@@ -218,15 +218,16 @@ _SCHEMA_LOCK = 4_711_2021
 
 
 @contextmanager
-def postgres_connection(env: dict[str, str]) -> Iterator[Any]:
+def postgres_connection(env: dict[str, str], application_name: str = "ledger") -> Iterator[Any]:
     """A connection of its own in autocommit, outside the library's pool: for statements that
-    must not run in a transaction (advisory locks held across it, VACUUM)."""
+    must not run in a transaction (advisory locks held across it, VACUUM). `application_name` is
+    what pg_stat_activity shows of it."""
     import psycopg
 
     with psycopg.connect(
         host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
         password=env.get("POSTGRES_PASSWORD") or None, dbname=env["POSTGRES_DBNAME"], autocommit=True,
-        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")),
+        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")), application_name=application_name,
     ) as conn:
         yield conn
 

@@ -240,29 +240,15 @@ class Follower:
         return applied
 
 
-class Background:
-    """A follower thread that keeps the projection caught up (inside `ledger serve`)."""
-
-    def __init__(self, follower: Follower, interval: float = 0.2):
-        self.follower, self.interval = follower, interval
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="projection-follower", daemon=True)
-        self.error: BaseException | None = None
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.follower.catch_up(stop=self.stopping)
-                self.error = None
-            except Exception as exc:  # the follower must outlive a dropped connection; say why and retry
-                if self.error is None:
-                    log.exception("the report projection could not catch up; retrying")
-                self.error = exc
-            self.stopping.wait(self.interval)
+def keep_caught_up(follower: Follower, stop: threading.Event, interval: float = 0.2) -> None:
+    """Keep the projection caught up until `stop` (the duty of one process of `ledger serve`)."""
+    failing = False
+    while not stop.is_set():
+        try:
+            follower.catch_up(stop=stop)
+            failing = False
+        except Exception:  # the follower must outlive a dropped connection; say why and retry
+            if not failing:
+                log.exception("the report projection could not catch up; retrying")
+            failing = True
+        stop.wait(interval)
