@@ -121,11 +121,18 @@ class Tokens:
             ]
         )
 
-    def verify(self, token: str) -> Caller | None:
-        digest = _hash(token)
-        cached = self._cache.get(digest)
+    def cached(self, token: str) -> Caller | None:
+        """The token's caller if it was verified in the last CACHE_SECONDS (no database read)."""
+        cached = self._cache.get(_hash(token))
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        return None
+
+    def verify(self, token: str) -> Caller | None:
+        found = self.cached(token)
+        if found is not None:
+            return found
+        digest = _hash(token)
         caller = self.verify_hash(digest)
         if caller is None:
             self._cache.pop(digest, None)
