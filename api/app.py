@@ -24,6 +24,7 @@ from domain.ledger import Ledger
 from projections.follower import keep_caught_up
 from projections.service import Reports
 from projections.tlog import VerifiableLog, follow as follow_log
+from projections.witnesses import configured
 
 problems.STATUS.update(unauthenticated=401, forbidden=403, too_large=413)
 
@@ -36,6 +37,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     ledger = ledger or Ledger()
     report_service = Reports(ledger.store, ledger.env)
     verifiable_log = VerifiableLog.of(ledger.store, ledger.env)
+    witnesses = configured()  # a malformed LEDGER_WITNESSES stops the start, naming it
     logs.install()
 
     @asynccontextmanager
@@ -46,7 +48,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
                                lambda stop: keep_caught_up(report_service.follower, stop)))
             if keep_log:
                 duties.append(Duty("verifiable-log", VERIFIABLE_LOG, ledger.env,
-                                   lambda stop: follow_log(verifiable_log, stop)))
+                                   lambda stop: follow_log(verifiable_log, stop, witnesses=witnesses)))
         for duty in duties:
             duty.start()
         app.state.duties = duties

@@ -589,9 +589,15 @@ def _log():
 
 
 def cmd_log_checkpoint(args: argparse.Namespace) -> int:
+    from projections.witnesses import configured, cosigned_note, push
+
+    witnesses = configured()
     log = _log()
     log.catch_up()
-    print(log.checkpoint().note, end="")
+    checkpoint = log.checkpoint()
+    for outcome in push(log, checkpoint, witnesses) if witnesses else []:
+        print(f"witness {outcome.witness}: {outcome.message}", file=sys.stderr)
+    print(cosigned_note(log, checkpoint), end="")
     return 0
 
 
@@ -627,9 +633,44 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
     if not token:
         print("FAILED: give an auditor's token with --token or LEDGER_TOKEN")
         return 1
-    result = audit(args.url, Path(args.checkpoint), key, token)
+    witness_keys = [Path(k).read_text().strip() if Path(k).is_file() else k for k in args.witness_key or []]
+    quorum = len(witness_keys) if args.quorum is None else args.quorum
+    if not 0 <= quorum <= len(witness_keys):
+        raise InvalidInput(f"must be between 0 and the number of --witness-key given ({len(witness_keys)}),"
+                           f" got {quorum}", "--quorum", "quorum")
+    result = audit(args.url, Path(args.checkpoint), key, token, witness_keys=witness_keys, quorum=quorum)
     print(("" if result.ok else "FAILED: ") + result.message)
     return 0 if result.ok else 1
+
+
+def _cosigner(args: argparse.Namespace):
+    from projections.cosign import Cosigner
+
+    try:
+        return Cosigner.from_file(args.name, Path(args.key))
+    except ValueError as e:
+        raise InvalidInput(str(e), "--name" if "name" in str(e) else "--key", "witness_key") from None
+
+
+def cmd_witness_key(args: argparse.Namespace) -> int:
+    print(_cosigner(args).verifier_key())
+    return 0
+
+
+def cmd_witness_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.witness import Witness, WitnessState, create_witness_app
+    from projections.notes import NoteError
+
+    keys = [Path(k).read_text().strip() if Path(k).is_file() else k for k in args.log_key]
+    try:
+        witness = Witness(_cosigner(args), WitnessState(Path(args.state)), keys)
+    except NoteError as e:
+        raise InvalidInput(str(e), "--log-key", "log_key") from None
+    print(f"witness {witness.cosigner.verifier_key()}", flush=True)
+    uvicorn.run(create_witness_app(witness), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 # -- the access audit -----------------------------------------------------------------------------
@@ -941,7 +982,29 @@ def build_parser() -> argparse.ArgumentParser:
     outside.add_argument("--checkpoint", required=True, help="the saved checkpoint file (made on the first run)")
     outside.add_argument("--key", required=True, help="the verifier key, or a file holding it")
     outside.add_argument("--token", help="an auditor's token (default: LEDGER_TOKEN)")
+    outside.add_argument("--witness-key", action="append",
+                         help="a witness's verifier key, or a file holding it (repeat for each witness)")
+    outside.add_argument("--quorum", type=int, help="how many of those witnesses must have cosigned the checkpoint"
+                                                    " (default: all of them)")
     outside.set_defaults(func=cmd_log_audit)
+
+    witness = sub.add_parser("witness", help="a witness of another ledger's log, run by another body"
+                             ).add_subparsers(dest="action", required=True)
+    wserve = witness.add_parser("serve", help="cosign the log's checkpoints that extend the last one cosigned"
+                                              " (C2SP tlog-witness, POST /add-checkpoint)")
+    wkey = witness.add_parser("key", help="the witness's verifier key, for the ledger's LEDGER_WITNESSES and the"
+                                          " auditors' --witness-key (the key is made on first use)")
+    for p in (wserve, wkey):
+        p.add_argument("--name", required=True, help="the witness's name, e.g. audit.cq.gov.cn/ledger-witness")
+        p.add_argument("--key", required=True, help="its Ed25519 key file (made, readable by its owner only,"
+                                                    " on first use)")
+    wserve.add_argument("--state", required=True, help="its state file: per log, the size and root last cosigned")
+    wserve.add_argument("--log-key", action="append", required=True,
+                        help="the verifier key of a log it witnesses (`ledger log key`), or a file holding it")
+    wserve.add_argument("--host", default="127.0.0.1")
+    wserve.add_argument("--port", type=int, default=7380)
+    wserve.set_defaults(func=cmd_witness_serve)
+    wkey.set_defaults(func=cmd_witness_key)
 
     targets = sub.add_parser("targets", help="target tables (任务分配表)").add_subparsers(dest="action", required=True)
     load = targets.add_parser("load", help="load a target table: CSV with region code, name, population, target")

@@ -87,6 +87,7 @@ class TreeTables(OwnTables):
         prefix = self.prefix
         self.tiles_table, self.runs = prefix + "tlog_tiles", prefix + "tlog_runs"
         self.state_table, self.checkpoints = prefix + "tlog_state", prefix + "tlog_checkpoints"
+        self.cosignatures = prefix + "tlog_cosignatures"
         blob = "bytea" if self.postgres else "BLOB"
         big = "bigint" if self.postgres else "INTEGER"
         self.create(
@@ -97,6 +98,9 @@ class TreeTables(OwnTables):
             f" position {big} NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {big} PRIMARY KEY, note TEXT NOT NULL,"
             " made_at TEXT NOT NULL)",
+            # The witnesses' signature lines on the checkpoints they cosigned (projections/witnesses.py).
+            f"CREATE TABLE IF NOT EXISTS {self.cosignatures} (size {big} NOT NULL, witness TEXT NOT NULL,"
+            " line TEXT NOT NULL, PRIMARY KEY (size, witness))",
         )
 
     def state(self) -> tuple[int, int]:
@@ -142,6 +146,21 @@ class TreeTables(OwnTables):
         else:
             rows = self.query(f"SELECT size, note, made_at FROM {self.checkpoints} WHERE size = ?", (size,))
         return Checkpoint(int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+
+    def add_cosignature(self, size: int, witness: str, line: str) -> None:
+        p = self.p
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql(f"INSERT INTO {self.cosignatures} (size, witness, line) VALUES ({p}, {p}, {p})"
+                                " ON CONFLICT (size, witness) DO NOTHING"), (size, witness, line))
+
+    def cosignature_lines(self, size: int) -> list[str]:
+        return [r[0] for r in self.query(f"SELECT line FROM {self.cosignatures} WHERE size = ? ORDER BY witness",
+                                         (size,))]
+
+    def last_cosigned(self, witness: str) -> int:
+        """The size of the largest checkpoint the witness cosigned (0: none)."""
+        rows = self.query(f"SELECT max(size) FROM {self.cosignatures} WHERE witness = ?", (witness,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
     def all_checkpoints(self) -> list[Checkpoint]:
         return [Checkpoint(int(s), n, m) for s, n, m in
@@ -327,13 +346,20 @@ class VerifiableLog:
         return found
 
 
-def follow(log: VerifiableLog, stop: threading.Event, every: float = CHECKPOINT_EVERY) -> None:
-    """serve's log thread: append what was written and sign a checkpoint, every few seconds."""
+def follow(log: VerifiableLog, stop: threading.Event, every: float = CHECKPOINT_EVERY,
+           witnesses: list[Any] = ()) -> None:
+    """serve's log thread: append what was written and sign a checkpoint, every few seconds; then
+    ask the witnesses (projections/witnesses.py) that have not cosigned the latest one yet."""
+    from projections.witnesses import push
+
     logger = logging.getLogger("ledger.log")
     while not stop.is_set():
         try:
             if log.catch_up():
                 log.checkpoint()
+            latest = log.tables.checkpoint()
+            if witnesses and latest is not None:
+                push(log, latest, list(witnesses))
         except Exception:  # noqa: BLE001 - the next round tries again; the API keeps answering
             logger.exception("the verifiable log could not catch up; retrying")
         stop.wait(every)

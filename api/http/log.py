@@ -14,6 +14,7 @@ from api.http.deps import Who, allow
 from api.state import log_of
 from domain.errors import Forbidden, InvalidInput, NotFound
 from projections.tlog import VerifiableLog
+from projections.witnesses import cosigned_note
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
 responses = {s: problems.PROBLEM_RESPONSES[s] for s in (400, 403, 404)}
@@ -37,13 +38,14 @@ def _size(log: VerifiableLog, size: int, field: str) -> int:
 @router.get("/checkpoint", response_class=PlainTextResponse, responses=responses)
 def checkpoint(request: Request, who: Who,
                size: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None) -> PlainTextResponse:
-    """The latest signed checkpoint (C2SP signed note), or the kept one of `size`."""
+    """The latest signed checkpoint (C2SP signed note), or the kept one of `size`, with the
+    cosignatures of the witnesses that checked it (C2SP tlog-cosignature)."""
     allow(who, AUDITORS, "read the log's checkpoints")
     log = log_of(request)
     found = log.tables.checkpoint(size) if size is not None else (log.tables.checkpoint() or log.checkpoint())
     if found is None:
         raise NotFound(f"no checkpoint was made at size {size}", "size", "checkpoint_exists")
-    return PlainTextResponse(found.note)
+    return PlainTextResponse(cosigned_note(log, found))
 
 
 @router.get("/key", response_class=PlainTextResponse, responses=responses)

@@ -1,6 +1,8 @@
 """An outside auditor's check of a live ledger against the checkpoint they saved last time: the
-new checkpoint's signature by the key they hold, its consistency with the saved one (an RFC 9162
-proof fetched from the server and checked here), then the new one saved for next time."""
+new checkpoint's signature by the key they hold, the cosignatures of at least `quorum` of the
+witnesses they trust (so the server cannot show them a log it shows no one else), its consistency
+with the saved one (an RFC 9162 proof fetched from the server and checked here), then the new one
+saved for next time."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from projections import merkle
+from projections.cosign import verify_cosignature
 from projections.notes import NoteError, open_note, parse_checkpoint
 
 
@@ -20,7 +23,8 @@ class AuditResult:
     message: str
 
 
-def audit(url: str, checkpoint_file: Path, verifier_key: str, token: str, client: httpx.Client | None = None) -> AuditResult:
+def audit(url: str, checkpoint_file: Path, verifier_key: str, token: str, client: httpx.Client | None = None,
+          witness_keys: list[str] = (), quorum: int = 0) -> AuditResult:
     client = client or httpx.Client(timeout=60)
     headers = {"Authorization": f"Bearer {token}"}
     base = url.rstrip("/")
@@ -32,6 +36,9 @@ def audit(url: str, checkpoint_file: Path, verifier_key: str, token: str, client
         origin, new_size, new_root = parse_checkpoint(open_note(new_note, verifier_key))
     except NoteError as e:
         return AuditResult(False, f"the server's new checkpoint fails: {e}")
+    witnessed = _witnessed(new_note, witness_keys, quorum)
+    if witnessed is not None and not witnessed.ok:
+        return witnessed
     if checkpoint_file.exists():
         try:
             old_origin, old_size, old_root = parse_checkpoint(open_note(checkpoint_file.read_text(), verifier_key))
@@ -60,4 +67,24 @@ def audit(url: str, checkpoint_file: Path, verifier_key: str, token: str, client
     else:
         message = f"first checkpoint: {new_size} entries; saved"
     checkpoint_file.write_text(new_note)
+    if witnessed is not None:
+        message += f"; {witnessed.message}"
     return AuditResult(True, message)
+
+
+def _witnessed(note: str, witness_keys: list[str], quorum: int) -> AuditResult | None:
+    """Whether at least `quorum` of the witnesses cosigned the checkpoint (None: none asked for)."""
+    if not witness_keys:
+        return None
+    signed, missing = [], []
+    for vkey in witness_keys:
+        name = vkey.split("+", 1)[0]
+        try:
+            verify_cosignature(note, vkey)
+            signed.append(name)
+        except NoteError as e:
+            missing.append(f"{name} ({e})")
+    if len(signed) < quorum:
+        return AuditResult(False, f"the checkpoint is cosigned by {len(signed)} of the {len(witness_keys)} witnesses,"
+                                  f" {quorum} are required; not by: {'; '.join(missing)}")
+    return AuditResult(True, f"cosigned by {len(signed)} of {len(witness_keys)} witnesses ({', '.join(signed)})")
