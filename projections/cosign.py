@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from projections.notes import DASH, NoteError, ed25519_key_file
+from projections.notes import DASH, NoteError, ed25519_key_file, parse_vkey
 
 COSIGNATURE_V1 = b"\x04"
 # A signature line's blob: key id, timestamp, Ed25519 signature.
@@ -72,16 +72,10 @@ class Cosigner:
 
 
 def parse_cosigner_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
-    try:
-        name, hex_id, encoded = vkey.strip().split("+", 2)
-        raw = base64.b64decode(encoded, validate=True)
-    except ValueError as e:
-        raise NoteError(f"the witness key is not name+keyid+key: {e}") from None
-    if raw[:1] != COSIGNATURE_V1 or len(raw) != 33:
-        raise NoteError("the witness key is not an Ed25519 cosignature/v1 key (type 0x04)")
-    if cosigner_key_id(name, raw[1:]).hex() != hex_id:
-        raise NoteError("the witness key's id does not match its name and key")
-    return name, bytes.fromhex(hex_id), Ed25519PublicKey.from_public_bytes(raw[1:])
+    name, kid, raw = parse_vkey(vkey, COSIGNATURE_V1, "witness key")
+    if len(raw) != 32:
+        raise NoteError("the witness key is not an Ed25519 cosignature/v1 key")
+    return name, kid, Ed25519PublicKey.from_public_bytes(raw)
 
 
 def verify_cosignature(note: str, vkey: str) -> int:

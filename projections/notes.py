@@ -76,17 +76,26 @@ class NoteError(ValueError):
     pass
 
 
-def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
+def parse_vkey(vkey: str, kind: bytes, what: str) -> tuple[str, bytes, bytes]:
+    """A signed-note verifier key `name+hex key id+base64(kind || key)`: (name, key id, key),
+    once its type byte and its id (SHA-256(name || 0x0A || kind || key)[:4]) are checked."""
     try:
         name, hex_id, encoded = vkey.strip().split("+", 2)
         raw = base64.b64decode(encoded, validate=True)
     except ValueError as e:
-        raise NoteError(f"the verifier key is not name+keyid+key: {e}") from None
-    if raw[:1] != ED25519 or len(raw) != 33:
+        raise NoteError(f"the {what} is not name+keyid+key: {e}") from None
+    if raw[:1] != kind:
+        raise NoteError(f"the {what} is not of type 0x{kind.hex()}")
+    if hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() != hex_id:
+        raise NoteError(f"the {what}'s id does not match its name and key")
+    return name, bytes.fromhex(hex_id), raw[1:]
+
+
+def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
+    name, kid, raw = parse_vkey(vkey, ED25519, "verifier key")
+    if len(raw) != 32:
         raise NoteError("the verifier key is not an Ed25519 key")
-    if key_id(name, raw[1:]).hex() != hex_id:
-        raise NoteError("the verifier key's id does not match its name and key")
-    return name, bytes.fromhex(hex_id), Ed25519PublicKey.from_public_bytes(raw[1:])
+    return name, kid, Ed25519PublicKey.from_public_bytes(raw)
 
 
 def open_note(note: str, vkey: str) -> str:

@@ -191,17 +191,23 @@ def test_an_auditor_requiring_two_rejects_a_checkpoint_one_witness_refused(api, 
     assert one.ok, one.message
 
 
+def cosigned_by(api, w: RunningWitness, persons: int = 2):
+    """Some history, a checkpoint of it, and that checkpoint cosigned by `w`."""
+    some_history(api, persons)
+    checkpoint_now(api)
+    log = api.app.state.log
+    checkpoint = log.tables.checkpoint()
+    assert push(log, checkpoint, [w.address])[0].cosigned
+    return log, checkpoint
+
+
 def _request(api, old: int, proof: list[bytes], note: str) -> bytes:
     return (f"old {old}\n" + "".join(base64.b64encode(h).decode() + "\n" for h in proof) + "\n" + note).encode()
 
 
 def test_a_witness_refuses_bad_requests_naming_why_and_changes_nothing(api, witnesses):
     w = witnesses[0]
-    some_history(api, 2)
-    log = api.app.state.log
-    checkpoint_now(api)
-    first = log.tables.checkpoint()
-    assert push(log, first, [w.address])[0].cosigned
+    log, first = cosigned_by(api, w)
     some_history(api, 2)
     checkpoint_now(api)
     second = log.tables.checkpoint()
@@ -243,11 +249,7 @@ def test_a_witness_refuses_bad_requests_naming_why_and_changes_nothing(api, witn
 
 def test_a_witness_killed_after_cosigning_keeps_what_it_signed(api, witnesses):
     w = witnesses[0]
-    some_history(api, 2)
-    log = api.app.state.log
-    checkpoint_now(api)
-    cosigned = log.tables.checkpoint()
-    assert push(log, cosigned, [w.address])[0].cosigned
+    log, cosigned = cosigned_by(api, w)
     w.stop(signal.SIGKILL)
     w.start()
     # Another tree of the same size, signed by the log's key: refused after the restart too.
