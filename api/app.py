@@ -38,6 +38,8 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     report_service = Reports(ledger.store, ledger.env)
     verifiable_log = VerifiableLog.of(ledger.store, ledger.env)
     witnesses = configured()  # a malformed LEDGER_WITNESSES stops the start, naming it
+    if follow and keep_log:
+        verifiable_log.signer  # noqa: B018 - a bad key file stops the start, not the first checkpoint
     logs.install()
 
     @asynccontextmanager

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
-import hashlib
 import json
 import os
 import threading
@@ -38,13 +37,12 @@ from fastapi.responses import Response
 
 from projections import merkle
 from projections.cosign import Cosigner, note_body
-from projections.notes import NoteError, open_note, parse_checkpoint, parse_verifier_key
+from projections.notes import NoteError, note_verifier, open_note, parse_checkpoint, tree_hash_of
 
 # A request larger than this is refused unread: 63 proof lines and a checkpoint with a few
 # signatures take under 8 KiB.
 MAX_BODY = 64 * 1024
 MAX_PROOF = 63
-EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 @dataclass
@@ -98,7 +96,7 @@ class Witness:
         self.state = state
         self.logs: dict[str, str] = {}  # origin -> the log's verifier key
         for vkey in log_keys:
-            name, _, _ = parse_verifier_key(vkey)  # a bad key stops the start, naming it
+            name, _, _ = note_verifier(vkey)  # a bad key stops the start, naming it
             self.logs[name] = vkey.strip()
 
     def add_checkpoint(self, body: bytes) -> Answer:
@@ -134,10 +132,11 @@ class Witness:
             return Answer(403, f"the checkpoint is not signed by the log's key: {e}")
         if old > size:
             return Answer(400, f"the old size {old} is above the checkpoint's size {size}")
-        if size == 0 and root != EMPTY_ROOT:
+        h = merkle.tree_hash(tree_hash_of(vkey))
+        if size == 0 and root != h.empty:
             return Answer(422, "a checkpoint of size 0 must have the empty tree's root")
         with self.state.locked() as logs:
-            known = logs.get(origin, {"size": 0, "root": base64.b64encode(EMPTY_ROOT).decode()})
+            known = logs.get(origin, {"size": 0, "root": base64.b64encode(h.empty).decode()})
             known_size, known_root = int(known["size"]), base64.b64decode(str(known["root"]))
             if old != known_size:
                 why = (f"the checkpoint of {size} leaves is older than the one of {known_size} this witness"
@@ -149,7 +148,7 @@ class Witness:
             if old == size and (root != known_root or proof):
                 return Answer(422, f"the log's tree of {size} leaves has another root than the one this witness"
                                    " cosigned: the log was forked (an entry was changed)")
-            if 0 < old < size and not merkle.verify_consistency(old, size, known_root, root, proof):
+            if 0 < old < size and not merkle.verify_consistency(old, size, known_root, root, proof, h):
                 return Answer(422, f"the checkpoint of {size} leaves does not extend the one of {old} this witness"
                                    " cosigned: the consistency proof fails (the log was forked, or an entry changed)")
             line = self.cosigner.cosign(note_body(note))

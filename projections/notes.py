@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -28,20 +29,25 @@ def key_id(name: str, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
 
 
+def create_key_file(path: Path, pem: bytes) -> None:
+    """Write a new private key file readable by its owner only; if another process made it first,
+    theirs is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
 def ed25519_key_file(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in `path` (PEM, PKCS #8), made there on first use, readable by its
     owner only."""
     if not path.exists():
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return ed25519_key_file(path)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
+        create_key_file(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
@@ -84,11 +90,11 @@ def parse_vkey(vkey: str, kind: bytes, what: str) -> tuple[str, bytes, bytes]:
         raw = base64.b64decode(encoded, validate=True)
     except ValueError as e:
         raise NoteError(f"the {what} is not name+keyid+key: {e}") from None
-    if raw[:1] != kind:
+    if not raw.startswith(kind):
         raise NoteError(f"the {what} is not of type 0x{kind.hex()}")
     if hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() != hex_id:
         raise NoteError(f"the {what}'s id does not match its name and key")
-    return name, bytes.fromhex(hex_id), raw[1:]
+    return name, bytes.fromhex(hex_id), raw[len(kind):]
 
 
 def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
@@ -98,9 +104,46 @@ def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
     return name, kid, Ed25519PublicKey.from_public_bytes(raw)
 
 
+def note_verifier(vkey: str) -> tuple[str, bytes, Callable[[bytes, bytes], bool]]:
+    """(name, key id, check(signature, text) -> bool) of a log's verifier key: Ed25519, or SM2 with
+    SM3 for a log in the 国密 mode (projections/sm2.py)."""
+    from projections import sm2
+
+    try:
+        raw = base64.b64decode(vkey.strip().split("+", 2)[2], validate=True)
+    except (ValueError, IndexError):
+        raise NoteError("the verifier key is not name+keyid+key") from None
+    if raw.startswith(sm2.SM2_TYPE):
+        name, kid, point = parse_vkey(vkey, sm2.SM2_TYPE, "verifier key")
+        if len(point) != 65 or point[0] != 4:
+            raise NoteError("the verifier key is not an SM2 public key (0x04 || x || y)")
+        return name, kid, lambda signature, text: sm2.verify(point[1:], text, signature)
+    name, kid, public = parse_verifier_key(vkey)
+
+    def check(signature: bytes, text: bytes) -> bool:
+        try:
+            public.verify(signature, text)
+            return True
+        except InvalidSignature:
+            return False
+
+    return name, kid, check
+
+
+def tree_hash_of(vkey: str) -> str:
+    """The tree hash of the log whose verifier key this is: sm3 for an SM2 key (国密 mode), else sha256."""
+    from projections import sm2
+
+    try:
+        raw = base64.b64decode(vkey.strip().split("+", 2)[2], validate=True)
+    except (ValueError, IndexError):
+        raise NoteError("the verifier key is not name+keyid+key") from None
+    return "sm3" if raw.startswith(sm2.SM2_TYPE) else "sha256"
+
+
 def open_note(note: str, vkey: str) -> str:
     """The note's text, once a signature by `vkey` on it has been checked; NoteError otherwise."""
-    name, kid, public = parse_verifier_key(vkey)
+    name, kid, check = note_verifier(vkey)
     text, sep, signatures = note.rpartition("\n\n")
     if not sep or not text:
         raise NoteError("the note has no signature block")
@@ -115,10 +158,8 @@ def open_note(note: str, vkey: str) -> str:
             continue
         if blob[:4] != kid:
             continue
-        try:
-            public.verify(blob[4:], text.encode())
-        except InvalidSignature:
-            raise NoteError(f"the signature by {name} does not match the note") from None
+        if not check(blob[4:], text.encode()):
+            raise NoteError(f"the signature by {name} does not match the note")
         return text
     raise NoteError(f"the note carries no signature by {name}")
 

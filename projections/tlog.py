@@ -31,11 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from domain.dates import now
+from domain.errors import InvalidInput
 from domain.store import EventStore
 from domain.tables import OwnTables
 from projections import merkle
 from projections.notes import Signer, checkpoint_text
+from projections.sm2 import SM2Signer
 
+# The log's algorithms (signature and tree hash), chosen when it is made: the tree hash of each.
+ALGORITHMS = {"ed25519-sha256": "sha256", "sm2-sm3": "sm3"}
+DEFAULT_ALGORITHMS = "ed25519-sha256"
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = 32
@@ -48,27 +53,27 @@ def leaf_bytes(position: int, originator_id: bytes, version: int, topic: str, st
     return b"".join((_U64.pack(position), originator_id, _U64.pack(version), _U16.pack(len(t)), t, state))
 
 
-def leaf_hashes(rows: list[tuple[int, bytes, int, str, bytes]]) -> list[bytes]:
+def leaf_hashes(rows: list[tuple[int, bytes, int, str, bytes]], h: merkle.TreeHash = merkle.SHA256) -> list[bytes]:
     """The leaf hashes of stored events, made in one pass without building each leaf apart: the
     0x00 prefix and the leaf's fields joined once and hashed once (the same bytes as
     leaf_hash(leaf_bytes(...)), about twice as fast)."""
-    sha, pack, topics = hashlib.sha256, _U64.pack, {}
+    digest, pack, topics = h.digest, _U64.pack, {}
     found = []
     for n, originator, version, topic, state in rows:
         t = topics.get(topic)
         if t is None:
             encoded = topic.encode()
             t = topics[topic] = _U16.pack(len(encoded)) + encoded
-        found.append(sha(b"".join((b"\x00", pack(n), originator, pack(version), t, state))).digest())
+        found.append(digest(b"".join((b"\x00", pack(n), originator, pack(version), t, state))))
     return found
 
 
-def tile_root(hashes: bytes) -> bytes:
+def tile_root(hashes: bytes, h: merkle.TreeHash = merkle.SHA256) -> bytes:
     """The hash of the complete subtree that a power-of-two run of hashes makes (a full tile's 256,
     or a part of a tile)."""
     level = [hashes[i:i + HASH] for i in range(0, len(hashes), HASH)]
     while len(level) > 1:
-        level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        level = [h.node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
     return level[0]
 
 
@@ -88,6 +93,7 @@ class TreeTables(OwnTables):
         self.tiles_table, self.runs = prefix + "tlog_tiles", prefix + "tlog_runs"
         self.state_table, self.checkpoints = prefix + "tlog_state", prefix + "tlog_checkpoints"
         self.cosignatures = prefix + "tlog_cosignatures"
+        self.settings = prefix + "tlog_settings"
         blob = "bytea" if self.postgres else "BLOB"
         big = "bigint" if self.postgres else "INTEGER"
         self.create(
@@ -101,7 +107,31 @@ class TreeTables(OwnTables):
             # The witnesses' signature lines on the checkpoints they cosigned (projections/witnesses.py).
             f"CREATE TABLE IF NOT EXISTS {self.cosignatures} (size {big} NOT NULL, witness TEXT NOT NULL,"
             " line TEXT NOT NULL, PRIMARY KEY (size, witness))",
+            # The algorithms the log was made with, fixed at its first use: a log never mixes them.
+            f"CREATE TABLE IF NOT EXISTS {self.settings} (one {big} PRIMARY KEY, algorithms TEXT NOT NULL)",
         )
+
+    def algorithms(self, requested: str | None) -> str:
+        """The log's algorithms: those it was made with, or `requested` (else the default) for a new log.
+        A request for others than a log already has is refused, naming both."""
+        rows = self.query(f"SELECT algorithms FROM {self.settings} WHERE one = 1")
+        if not rows:
+            chosen = requested or DEFAULT_ALGORITHMS
+            size, _ = self.state()
+            if size and chosen != DEFAULT_ALGORITHMS:  # a log made before the choice was recorded
+                raise InvalidInput(f"asks for {chosen}, but this log already holds {size} leaves made with"
+                                   f" {DEFAULT_ALGORITHMS}: a log never mixes algorithms", "LEDGER_LOG_ALGORITHMS",
+                                   "log_algorithms_fixed")
+            p = self.p
+            self.execute((f"INSERT INTO {self.settings} (one, algorithms) VALUES (1, {p}) ON CONFLICT (one) DO NOTHING",
+                          (chosen,)))
+            rows = self.query(f"SELECT algorithms FROM {self.settings} WHERE one = 1")
+        kept = rows[0][0]
+        if requested and requested != kept:
+            raise InvalidInput(f"asks for {requested}, but this log was made with {kept}: a log never mixes"
+                               " algorithms (make a new ledger for the other)", "LEDGER_LOG_ALGORITHMS",
+                               "log_algorithms_fixed")
+        return kept
 
     def state(self) -> tuple[int, int]:
         """(leaves in the tree, the last leaf's position)."""
@@ -171,8 +201,9 @@ class Tree:
     """The tree read from its tiles, and grown by appending leaf hashes. Complete tiles never
     change, so they are cached; the partial ones are read each time from the database."""
 
-    def __init__(self, tables: TreeTables, cache_tiles: int = 4096):
+    def __init__(self, tables: TreeTables, h: merkle.TreeHash = merkle.SHA256, cache_tiles: int = 4096):
         self.tables = tables
+        self.hash = h
         self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cache_size = cache_tiles
         self._lock = threading.Lock()
@@ -203,16 +234,16 @@ class Tree:
         part = hashes[offset:offset + (HASH << height)]
         if len(part) != HASH << height:
             raise LookupError(f"the tree holds no complete subtree at level {level}, index {index}")
-        return tile_root(part)
+        return tile_root(part, self.hash)
 
     def root(self, size: int) -> bytes:
-        return merkle.root(self.subtree, size)
+        return merkle.root(self.subtree, size, self.hash)
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        return merkle.inclusion_proof(self.subtree, index, size)
+        return merkle.inclusion_proof(self.subtree, index, size, self.hash)
 
     def consistency(self, old: int, new: int) -> list[bytes]:
-        return merkle.consistency_proof(self.subtree, old, new)
+        return merkle.consistency_proof(self.subtree, old, new, self.hash)
 
     # -- growing ---------------------------------------------------------------------------------
 
@@ -229,7 +260,7 @@ class Tree:
                 count += 1
                 if len(tile) == TILE_WIDTH * HASH:
                     changed[(level, idx)] = tile
-                    completed.append(tile_root(tile))
+                    completed.append(tile_root(tile, self.hash))
                     idx, tile = idx + 1, b""
             if tile:
                 changed[(level, idx)] = tile
@@ -266,6 +297,14 @@ DEFAULT_ORIGIN = "ledger.example/log"
 CHECKPOINT_EVERY = 5.0  # seconds: a new checkpoint at most this often while writes arrive
 
 
+def log_algorithms(environ: dict[str, str] | None = None) -> str | None:
+    """LEDGER_LOG_ALGORITHMS, for a log not made yet: ed25519-sha256 or sm2-sm3 (None: not set)."""
+    text = (os.environ if environ is None else environ).get("LEDGER_LOG_ALGORITHMS", "").strip().lower()
+    if text and text not in ALGORITHMS:
+        raise InvalidInput(f"must be {' or '.join(ALGORITHMS)}, got {text!r}", "LEDGER_LOG_ALGORITHMS", "log_algorithms")
+    return text or None
+
+
 def log_settings(env: dict[str, str], environ: dict[str, str] | None = None) -> tuple[str, Path]:
     """(origin, key file): LEDGER_LOG_ORIGIN and LEDGER_LOG_KEY, else the key beside the SQLite
     file (ledger.db -> ledger.log-key), or in the working directory for PostgreSQL."""
@@ -280,24 +319,31 @@ def log_settings(env: dict[str, str], environ: dict[str, str] | None = None) -> 
 
 
 class VerifiableLog:
-    def __init__(self, store: EventStore, origin: str, key_file: Path, env: dict[str, str] | None = None):
+    def __init__(self, store: EventStore, origin: str, key_file: Path, env: dict[str, str] | None = None,
+                 algorithms: str | None = None):
+        """`algorithms`: ed25519-sha256 (the default) or sm2-sm3 (国密), for a log not made yet."""
         self.store = store
         self.env = env  # how another process opens the same store (verify's workers)
         self.tables = TreeTables(store)
-        self.tree = Tree(self.tables)
+        self.algorithms = self.tables.algorithms(algorithms)
+        self.tree = Tree(self.tables, merkle.tree_hash(ALGORITHMS[self.algorithms]))
         self.origin, self.key_file = origin, key_file
-        self._signer: Signer | None = None
+        self._signer: Signer | SM2Signer | None = None
         self._lock = threading.Lock()  # one appender per process; the tables' state guards across them
 
     @classmethod
     def of(cls, store: EventStore, env: dict[str, str]) -> VerifiableLog:
         origin, key_file = log_settings(env)
-        return cls(store, origin, key_file, env)
+        return cls(store, origin, key_file, env, log_algorithms())
 
     @property
-    def signer(self) -> Signer:
+    def signer(self) -> Signer | SM2Signer:
         if self._signer is None:
-            self._signer = Signer.from_file(self.origin, self.key_file)
+            kind = SM2Signer if self.algorithms == "sm2-sm3" else Signer
+            try:
+                self._signer = kind.from_file(self.origin, self.key_file)
+            except ValueError as e:  # a key file others may read, or of another algorithm or curve
+                raise InvalidInput(str(e), "LEDGER_LOG_KEY", "log_key") from None
         return self._signer
 
     def catch_up(self, page: int = 10_000) -> int:
@@ -311,7 +357,7 @@ class VerifiableLog:
                     if row[0] != position + 1:
                         runs.append((size + i, row[0]))
                     position = row[0]
-                hashes = leaf_hashes(batch)
+                hashes = leaf_hashes(batch, self.tree.hash)
                 self.tables.save(self.tree.grown(size, hashes), runs, size + len(hashes), position)
                 size += len(hashes)
                 appended += len(hashes)
@@ -375,11 +421,12 @@ def _open_reader(env: dict[str, str]) -> None:
     _reader = open_store(env)
 
 
-def _hash_range(span: tuple[int, int]) -> bytes:
-    """In a worker: the leaf hashes of the events at positions start..stop."""
+def _hash_range(span: tuple[int, int, str]) -> bytes:
+    """In a worker: the leaf hashes of the events at positions start..stop, with the named hash."""
     assert _reader is not None
-    start, stop = span
-    return b"".join(leaf_hashes([r for r in _reader.read_records(start, stop - start + 1) if r[0] <= stop]))
+    start, stop, hash_name = span
+    rows = [r for r in _reader.read_records(start, stop - start + 1) if r[0] <= stop]
+    return b"".join(leaf_hashes(rows, merkle.tree_hash(hash_name)))
 
 
 def _hashed(log: VerifiableLog, page: int, workers: int) -> Iterator[bytes]:
@@ -387,13 +434,13 @@ def _hashed(log: VerifiableLog, page: int, workers: int) -> Iterator[bytes]:
     processes side by side where the store can be opened again, else here."""
     head = log.store.recorder.max_notification_id() or 0
     if workers > 1 and head > page and log.env and ":memory:" not in log.env.get("SQLITE_DBNAME", ""):
-        spans = [(start, min(start + page - 1, head)) for start in range(1, head + 1, page)]
+        spans = [(start, min(start + page - 1, head), log.tree.hash.name) for start in range(1, head + 1, page)]
         context = multiprocessing.get_context("spawn")  # no copy of this process's pools and threads
         with context.Pool(workers, initializer=_open_reader, initargs=(log.env,)) as pool:
             yield from pool.imap(_hash_range, spans)
         return
     for batch in records(log.store, 0, page):
-        yield b"".join(leaf_hashes(batch))
+        yield b"".join(leaf_hashes(batch, log.tree.hash))
 
 
 @dataclass
@@ -452,7 +499,7 @@ def verify(log: VerifiableLog, page: int = 50_000, progress: Any = None, workers
         if len(pending) == level + 1:
             pending.append(bytearray())
             done.append(0)
-        pending[level + 1] += tile_root(hashes)
+        pending[level + 1] += tile_root(hashes, log.tree.hash)
         if len(pending[level + 1]) == TILE_WIDTH * HASH:
             above = bytes(pending[level + 1])
             pending[level + 1] = bytearray()

@@ -14,7 +14,7 @@ import httpx
 
 from projections import merkle
 from projections.cosign import verify_cosignature
-from projections.notes import NoteError, open_note, parse_checkpoint
+from projections.notes import NoteError, open_note, parse_checkpoint, tree_hash_of
 
 
 @dataclass
@@ -59,7 +59,8 @@ def audit(url: str, checkpoint_file: Path, verifier_key: str, token: str, client
             if p.status_code != 200:
                 return AuditResult(False, f"the server gave no consistency proof: HTTP {p.status_code} {p.text[:200]}")
             proof = [base64.b64decode(h) for h in p.json()["hashes"]]
-            if not merkle.verify_consistency(old_size, new_size, old_root, new_root, proof):
+            h = merkle.tree_hash(tree_hash_of(verifier_key))
+            if not merkle.verify_consistency(old_size, new_size, old_root, new_root, proof, h):
                 return AuditResult(False, f"the log of {new_size} entries does not contain the {old_size} of the saved"
                                           f" checkpoint: an entry among the first {old_size} was changed, removed"
                                           " or reordered")
