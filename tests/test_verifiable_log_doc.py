@@ -49,3 +49,30 @@ def test_the_example_checkpoint_verifies_with_the_example_key():
     assert hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4].hex() == key_id
     origin, size, root = outside.open_checkpoint(note, vkey)
     assert (origin, size, root) == ("ledger.example/500110", 3, bytes.fromhex(value("root(3)")))
+
+
+def test_the_cosigned_example_checks_out_by_hand():
+    """The witness's line read as the page says: key id, big-endian time, Ed25519 over the
+    cosignature/v1 message; the log's own signature still verifies beside it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    note = re.search(r"```\n(ledger\.example/500110\n3\n[^`]*?witness\.example/w1 [^\n]+\n)```", DOC).group(1)
+    vkey = re.search(r"^(witness\.example/w1\+[0-9a-f]{8}\+\S+)$", DOC, re.M).group(1)
+    name, key_id, encoded = vkey.split("+", 2)
+    key = base64.b64decode(encoded)
+    assert key[0] == 0x04 and hashlib.sha256(name.encode() + b"\n" + key).digest()[:4].hex() == key_id
+    blob = base64.b64decode(note.splitlines()[-1].split(" ")[2])
+    assert blob[:4].hex() == key_id and int.from_bytes(blob[4:12], "big") == 1765000000
+    body = note.split("\n\n")[0] + "\n"
+    Ed25519PublicKey.from_public_bytes(key[1:]).verify(blob[12:], f"cosignature/v1\ntime 1765000000\n{body}".encode())
+    log_key = re.search(r"^(ledger\.example/500110\+[0-9a-f]{8}\+\S+)$", DOC, re.M).group(1)
+    assert outside.open_checkpoint(note, log_key)[1] == 3
+
+
+def test_the_sm3_example_checks_out():
+    leaves = [bytes.fromhex(value(f"leaf[{i}]")) for i in range(3)]
+    hashed = [outside.leaf_hash(x, "sm3") for x in leaves]
+    assert hashed == [bytes.fromhex(value(f"sm3_leaf_hash[{i}]")) for i in range(3)]
+    root2 = outside.node_hash(hashed[0], hashed[1], "sm3")
+    assert root2 == bytes.fromhex(value("sm3_root(2)"))
+    assert outside.node_hash(root2, hashed[2], "sm3") == bytes.fromhex(value("sm3_root(3)"))
