@@ -355,7 +355,7 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from api.duties import PROJECTION, acquire_blocking
+    from api.duties import PROJECTION, held_lock
     from projections.service import Reports
 
     ledger = _ledger()
@@ -369,7 +369,7 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
               " waiting to take over when it stops", flush=True)
 
     # One follower per database: `ledger serve` does not follow while this runs, nor this while it does.
-    with acquire_blocking(ledger.env, PROJECTION, stopping, waiting) as held:
+    with held_lock(ledger.env, PROJECTION, stopping, waiting) as held:
         if not held:
             return 0
         print(f"following the ledger from position {follower.views.position():,}; Ctrl-C to stop", flush=True)
@@ -645,11 +645,16 @@ def cmd_log_audit(args: argparse.Namespace) -> int:
 
 def _cosigner(args: argparse.Namespace):
     from projections.cosign import Cosigner
+    from projections.notes import ed25519_key_file
 
     try:
-        return Cosigner.from_file(args.name, Path(args.key))
+        key = ed25519_key_file(Path(args.key))
     except ValueError as e:
-        raise InvalidInput(str(e), "--name" if "name" in str(e) else "--key", "witness_key") from None
+        raise InvalidInput(str(e), "--key", "witness_key") from None
+    try:
+        return Cosigner(args.name, key)
+    except ValueError as e:
+        raise InvalidInput(str(e), "--name", "witness_name") from None
 
 
 def cmd_witness_key(args: argparse.Namespace) -> int:
@@ -664,8 +669,14 @@ def cmd_witness_serve(args: argparse.Namespace) -> int:
     from projections.notes import NoteError
 
     keys = [Path(k).read_text().strip() if Path(k).is_file() else k for k in args.log_key]
+    state = WitnessState(Path(args.state))
     try:
-        witness = Witness(_cosigner(args), WitnessState(Path(args.state)), keys)
+        state.read()
+    except (ValueError, KeyError, OSError) as e:
+        raise InvalidInput(f"cannot be read as a witness's state ({e}); it was not written by this witness",
+                           "--state", "witness_state") from None
+    try:
+        witness = Witness(_cosigner(args), state, keys)
     except NoteError as e:
         raise InvalidInput(str(e), "--log-key", "log_key") from None
     print(f"witness {witness.cosigner.verifier_key()}", flush=True)

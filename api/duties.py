@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from domain.store import postgres_connection
 
@@ -42,7 +43,6 @@ class Duty:
     def __init__(self, name: str, key: int, env: dict[str, str], work: Callable[[threading.Event], None]):
         self.name, self.key, self.env, self.work = name, key, env, work
         self.stopping = threading.Event()
-        self.held = threading.Event()  # set while this process does the duty
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -71,7 +71,6 @@ class Duty:
         """Do the work until told to stop or the lock is lost."""
         done = threading.Event()
         worker = threading.Thread(target=self.work, args=(done,), name=f"{self.name}-work", daemon=True)
-        self.held.set()
         log.info("%s: this process does it", self.name)
         worker.start()
         try:
@@ -80,28 +79,23 @@ class Duty:
         finally:
             done.set()
             worker.join(30)
-            self.held.clear()
 
 
-def acquire_blocking(env: dict[str, str], key: int, stop: threading.Event, waiting: Callable[[], None]) -> object:
-    """For a process whose one job is a duty (`ledger projections run`): a context manager holding
-    the lock, taken when free (`waiting` told once if it is not), or None if `stop` came first."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def held():
-        if not on_postgres(env):
-            yield True
-            return
-        with postgres_connection(env) as conn:
-            told = False
-            while not _try_lock(conn, env, key):
-                if not told:
-                    waiting()
-                    told = True
-                if stop.wait(RETRY_SECONDS):
-                    yield False
-                    return
-            yield True
-
-    return held()
+@contextmanager
+def held_lock(env: dict[str, str], key: int, stop: threading.Event, waiting: Callable[[], None]) -> Iterator[bool]:
+    """For a process whose one job is a duty (`ledger projections run`): the duty's lock held for the
+    block (True), taken once it is free (`waiting` told once if it is not yet), or False if `stop`
+    came first."""
+    if not on_postgres(env):
+        yield True
+        return
+    with postgres_connection(env, f"ledger duty pid {os.getpid()}") as conn:
+        told = False
+        while not _try_lock(conn, env, key):
+            if not told:
+                waiting()
+                told = True
+            if stop.wait(RETRY_SECONDS):
+                yield False
+                return
+        yield True

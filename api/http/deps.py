@@ -25,8 +25,8 @@ _bearer = HTTPBearer(auto_error=False, description="a token from `ledger token c
 
 
 # The dependencies are async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off
-# that cost as much as the token check itself; only a token not seen for a few seconds reads the
-# store, and that read goes to the pool.
+# to another thread and back for each, on every request. Only a token not seen for a few seconds
+# reads the store, and that read goes to the pool.
 async def caller(request: Request,
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
     if credentials is None:
