@@ -28,6 +28,7 @@ from projections.tlog import Checkpoint, VerifiableLog
 
 log = logging.getLogger("ledger.witnesses")
 TIMEOUT_SECONDS = 10.0
+_last_said: dict[str, str] = {}  # per witness, the refusal last logged
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,11 @@ def push(log_: VerifiableLog, checkpoint: Checkpoint, witnesses: list[WitnessAdd
             except httpx.HTTPError as e:
                 outcomes.append(Outcome(witness.name, False, f"could not be reached at {witness.url}: {e}"))
     for o in outcomes:
-        if not o.cosigned:
+        # Said once per change, not at every round while a witness stays away.
+        if not o.cosigned and _last_said.get(o.witness) != o.message:
             log.warning("witness %s did not cosign the checkpoint of %d leaves: %s", o.witness, checkpoint.size,
                         o.message)
+        _last_said[o.witness] = "" if o.cosigned else o.message
     return outcomes
 
 
