@@ -14,23 +14,17 @@ the first 4 bytes of SHA-256(name || 0x0A || 0x04 || public key); the witness's 
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from projections.notes import DASH, NoteError, ed25519_key_file, parse_vkey
+from projections.notes import DASH, NoteError, key_id, parse_vkey
 
 COSIGNATURE_V1 = b"\x04"
 # A signature line's blob: key id, timestamp, Ed25519 signature.
 BLOB = 4 + 8 + 64
-
-
-def cosigner_key_id(name: str, public: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_V1 + public).digest()[:4]
 
 
 def signed_message(body: str, timestamp: int) -> bytes:
@@ -54,11 +48,7 @@ class Cosigner:
         self.name = name
         self._key = key
         self.public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        self.id = cosigner_key_id(name, self.public)
-
-    @classmethod
-    def from_file(cls, name: str, path: Path) -> Cosigner:
-        return cls(name, ed25519_key_file(path))
+        self.id = key_id(name, self.public, COSIGNATURE_V1)
 
     def verifier_key(self) -> str:
         return f"{self.name}+{self.id.hex()}+{base64.b64encode(COSIGNATURE_V1 + self.public).decode()}"

@@ -25,8 +25,9 @@ ED25519 = b"\x01"
 DASH = "\u2014"
 
 
-def key_id(name: str, public: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
+def key_id(name: str, public: bytes, kind: bytes = ED25519) -> bytes:
+    """A signed-note key id: the first 4 bytes of SHA-256(name || 0x0A || key type || public key)."""
+    return hashlib.sha256(name.encode() + b"\n" + kind + public).digest()[:4]
 
 
 def create_key_file(path: Path, pem: bytes) -> None:
@@ -92,7 +93,7 @@ def parse_vkey(vkey: str, kind: bytes, what: str) -> tuple[str, bytes, bytes]:
         raise NoteError(f"the {what} is not name+keyid+key: {e}") from None
     if not raw.startswith(kind):
         raise NoteError(f"the {what} is not of type 0x{kind.hex()}")
-    if hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() != hex_id:
+    if key_id(name, raw[len(kind):], kind).hex() != hex_id:
         raise NoteError(f"the {what}'s id does not match its name and key")
     return name, bytes.fromhex(hex_id), raw[len(kind):]
 

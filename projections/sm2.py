@@ -18,7 +18,6 @@ the identifier `SM2-SM3`, then the public key as 0x04 || x || y.
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from Cryptodome.IO import PEM
 from Cryptodome.Util.asn1 import DerBitString, DerInteger, DerObjectId, DerOctetString, DerSequence
 from gmssl import sm2
 
-from projections.notes import DASH, NoteError, create_key_file
+from projections.notes import DASH, NoteError, create_key_file, key_id
 
 SM2_TYPE = b"\xffSM2-SM3"
 EC_PUBLIC_KEY = "1.2.840.10045.2.1"
@@ -63,10 +62,6 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
         return bool(_crypt("", public.hex()).verify_with_sm3(signature.hex(), message))
     except (ValueError, ZeroDivisionError):
         return False
-
-
-def key_id(name: str, public: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + SM2_TYPE + b"\x04" + public).digest()[:4]
 
 
 # -- the key file ---------------------------------------------------------------------------------
@@ -118,7 +113,7 @@ class SM2Signer:
         self.name = name
         self._private = private
         self.public = public_of(private)
-        self.id = key_id(name, self.public)
+        self.id = key_id(name, b"\x04" + self.public, SM2_TYPE)
 
     @classmethod
     def from_file(cls, name: str, path: Path) -> SM2Signer:

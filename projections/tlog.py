@@ -18,14 +18,13 @@ The tree follows the log like a projection: appending to it never slows a paymen
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -393,7 +392,7 @@ class VerifiableLog:
 
 
 def follow(log: VerifiableLog, stop: threading.Event, every: float = CHECKPOINT_EVERY,
-           witnesses: list[Any] = ()) -> None:
+           witnesses: Sequence[Any] = ()) -> None:
     """serve's log thread: append what was written and sign a checkpoint, every few seconds; then
     ask the witnesses (projections/witnesses.py) that have not cosigned the latest one yet."""
     from projections.witnesses import push
@@ -403,8 +402,8 @@ def follow(log: VerifiableLog, stop: threading.Event, every: float = CHECKPOINT_
         try:
             if log.catch_up():
                 log.checkpoint()
-            latest = log.tables.checkpoint()
-            if witnesses and latest is not None:
+            latest = log.tables.checkpoint() if witnesses else None
+            if latest is not None:
                 push(log, latest, list(witnesses))
         except Exception:  # noqa: BLE001 - the next round tries again; the API keeps answering
             logger.exception("the verifiable log could not catch up; retrying")
