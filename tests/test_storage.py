@@ -167,8 +167,9 @@ def test_a_large_transaction_is_written_whole_in_order_or_not_at_all(ledger):
 
 
 def test_a_bulk_load_keeps_the_planner_reading_streams_by_index(ledger, monkeypatch):
-    """On PostgreSQL, a load by COPY brings the table's statistics up to date as it grows, so a
-    batch's read of many streams stays an index lookup rather than a scan of the whole table."""
+    """On PostgreSQL, a load by COPY brings the table's statistics up to date as it grows, so the
+    planner knows a batch's read of many streams finds a few rows each, and looks them up by index
+    rather than scanning the whole table."""
     if not ledger.store.recorder.__class__.__module__.endswith("postgres"):
         return  # SQLite keeps no planner statistics to go stale
     from domain import store
@@ -185,4 +186,9 @@ def test_a_bulk_load_keeps_the_planner_reading_streams_by_index(ledger, monkeypa
         c.execute(f"EXPLAIN SELECT * FROM {table} WHERE originator_id = ANY(%s)",
                   ([ledger._pid(i, "resident_id") for i in ids[:20]],))
         plan = " ".join(r["QUERY PLAN"] for r in c.fetchall())
-    assert "Index" in plan and "Seq Scan" not in plan, plan
+    # With statistics, the planner expects about one row per stream asked for; without them it
+    # expected a fixed share of the table (1.1 million of 12 million rows), and scanned all of it.
+    import re
+
+    expected = int(re.search(r"rows=(\d+)", plan).group(1))
+    assert expected <= 3 * 20, plan
