@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from projections.notes import DASH, NoteError, key_id, parse_vkey
+from projections.notes import DASH, NoteError, key_id, parse_vkey, signatures_by
 
 COSIGNATURE_V1 = b"\x04"
 # A signature line's blob: key id, timestamp, Ed25519 signature.
@@ -73,19 +73,12 @@ def verify_cosignature(note: str, vkey: str) -> int:
     note carries none (a line of that name and key id whose signature fails is an error too)."""
     name, kid, public = parse_cosigner_key(vkey)
     body = note_body(note)
-    for line in note[len(body) + 1:].splitlines():
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != DASH or parts[1] != name:
+    for signed in signatures_by(note[len(body) + 1:], name, kid):
+        if len(signed) != BLOB - 4:
             continue
+        timestamp = int.from_bytes(signed[:8], "big")
         try:
-            blob = base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            continue
-        if len(blob) != BLOB or blob[:4] != kid:
-            continue
-        timestamp = int.from_bytes(blob[4:12], "big")
-        try:
-            public.verify(blob[12:], signed_message(body, timestamp))
+            public.verify(signed[8:], signed_message(body, timestamp))
         except InvalidSignature:
             raise NoteError(f"the cosignature by {name} does not match the checkpoint") from None
         return timestamp

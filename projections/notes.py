@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -149,7 +149,17 @@ def open_note(note: str, vkey: str) -> str:
     if not sep or not text:
         raise NoteError("the note has no signature block")
     text += "\n"
-    for line in signatures.splitlines():
+    for signature in signatures_by(signatures, name, kid):
+        if not check(signature, text.encode()):
+            raise NoteError(f"the signature by {name} does not match the note")
+        return text
+    raise NoteError(f"the note carries no signature by {name}")
+
+
+def signatures_by(lines: str, name: str, kid: bytes) -> Iterator[bytes]:
+    """What follows the key id in each of a note's signature lines by `name` with key id `kid`
+    (lines of other signers, or not signature lines, are passed over)."""
+    for line in lines.splitlines():
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != DASH or parts[1] != name:
             continue
@@ -157,12 +167,8 @@ def open_note(note: str, vkey: str) -> str:
             blob = base64.b64decode(parts[2], validate=True)
         except ValueError:
             continue
-        if blob[:4] != kid:
-            continue
-        if not check(blob[4:], text.encode()):
-            raise NoteError(f"the signature by {name} does not match the note")
-        return text
-    raise NoteError(f"the note carries no signature by {name}")
+        if blob[:4] == kid:
+            yield blob[4:]
 
 
 def parse_checkpoint(text: str) -> tuple[str, int, bytes]:
