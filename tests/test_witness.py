@@ -283,3 +283,55 @@ def test_a_witness_refuses_to_start_with_a_bad_log_key(tmp_path):
                            str(tmp_path / "k"), "--state", str(tmp_path / "s"), "--log-key", "not-a-key",
                            "--port", str(free_port())], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "--log-key" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_has_its_checkpoints_cosigned_and_the_audit_command_requires_a_quorum(tmp_path):
+    """As a bureau runs it: `ledger serve` with LEDGER_WITNESSES sends each new checkpoint to both
+    witnesses and serves it with their cosignatures; the auditor's `ledger log audit --quorum 2`
+    passes, then fails once a witness is away and a newer checkpoint carries one cosignature."""
+    from served import ledger, ledger_env, serving, token
+
+    env = ledger_env(tmp_path, LEDGER_LOG_ORIGIN="ledger.example/500110")
+    secret = token(tmp_path, env, "auditor", "outside")
+    vkey = ledger(tmp_path, env, "log", "key").stdout.strip()
+    running = []
+    for n in (1, 2):
+        w = RunningWitness(f"w{n}.example/witness", "", f"http://127.0.0.1:{free_port()}", tmp_path / f"w{n}.state",
+                           tmp_path / f"w{n}.key", vkey)
+        w.start()
+        running.append(w)
+    env["LEDGER_WITNESSES"] = ", ".join(f"{w.vkey} {w.url}" for w in running)
+    saved = str(tmp_path / "auditor.checkpoint")
+    try:
+        with serving(tmp_path, env, "--no-access-log") as base:
+            def served_note() -> str:
+                return httpx.get(f"{base}/v1/log/checkpoint", headers={"Authorization": f"Bearer {secret}"}).text
+
+            def audit_with(quorum: int) -> subprocess.CompletedProcess:
+                keys = [arg for w in running for arg in ("--witness-key", w.vkey)]
+                return ledger(tmp_path, env, "log", "audit", "--url", base, "--checkpoint", saved, "--key", vkey,
+                              "--token", secret, *keys, "--quorum", str(quorum))
+
+            token(tmp_path, env, "auditor", "another")  # writes: serve's log makes a checkpoint and sends it
+            deadline = time.monotonic() + 60
+            while not all(f"{DASH} {w.name} " in served_note() for w in running):
+                assert time.monotonic() < deadline, served_note()
+                time.sleep(0.5)
+            both = audit_with(2)
+            assert both.returncode == 0 and "cosigned by 2 of 2" in both.stdout, both.stdout + both.stderr
+
+            running[1].stop()  # one witness away: the next checkpoint has the other's cosignature only
+            size = int(served_note().split("\n")[1])
+            token(tmp_path, env, "auditor", "a-third")
+            deadline = time.monotonic() + 60
+            while not (int(served_note().split("\n")[1]) > size and f"{DASH} {running[0].name} " in served_note()):
+                assert time.monotonic() < deadline, served_note()
+                time.sleep(0.5)
+            short = audit_with(2)
+            assert short.returncode == 1 and "cosigned by 1 of the 2" in short.stdout, short.stdout
+            assert running[1].name in short.stdout
+            assert audit_with(1).returncode == 0
+    finally:
+        for w in running:
+            if w.process.poll() is None:
+                w.stop()
