@@ -65,15 +65,20 @@ class RunningWitness:
         return self.state.read_bytes() if self.state.exists() else b""
 
 
-@pytest.fixture
-def witnesses(api, tmp_path):
-    log_key = api.app.state.log.signer.verifier_key()
+def start_witnesses(folder: Path, log_key: str) -> list[RunningWitness]:
+    """Two witnesses of the log with this verifier key, each a process with its key and state in `folder`."""
     running = []
     for n in (1, 2):
-        w = RunningWitness(f"w{n}.example/witness", "", f"http://127.0.0.1:{free_port()}", tmp_path / f"w{n}.state",
-                           tmp_path / f"w{n}.key", log_key)
+        w = RunningWitness(f"w{n}.example/witness", "", f"http://127.0.0.1:{free_port()}", folder / f"w{n}.state",
+                           folder / f"w{n}.key", log_key)
         w.start()
         running.append(w)
+    return running
+
+
+@pytest.fixture
+def witnesses(api, tmp_path):
+    running = start_witnesses(tmp_path, api.app.state.log.signer.verifier_key())
     yield running
     for w in running:
         if w.process.poll() is None:
@@ -294,12 +299,7 @@ def test_serve_has_its_checkpoints_cosigned_and_the_audit_command_requires_a_quo
     env = ledger_env(tmp_path, LEDGER_LOG_ORIGIN="ledger.example/500110")
     secret = token(tmp_path, env, "auditor", "outside")
     vkey = ledger(tmp_path, env, "log", "key").stdout.strip()
-    running = []
-    for n in (1, 2):
-        w = RunningWitness(f"w{n}.example/witness", "", f"http://127.0.0.1:{free_port()}", tmp_path / f"w{n}.state",
-                           tmp_path / f"w{n}.key", vkey)
-        w.start()
-        running.append(w)
+    running = start_witnesses(tmp_path, vkey)
     env["LEDGER_WITNESSES"] = ", ".join(f"{w.vkey} {w.url}" for w in running)
     saved = str(tmp_path / "auditor.checkpoint")
     try:
