@@ -86,10 +86,9 @@ class EventStore(Application):
             return found  # nothing to ask: no round trip
         recorder = self.recorder
         if isinstance(recorder, PostgresApplicationRecorder):
-            statement = SQL(
-                "SELECT originator_id, originator_version, topic, state FROM {schema}.{table}"
-                " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+            statement = self._events_sql(
+                "SELECT originator_id, originator_version, topic, state FROM {events}"
+                " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version")
             with recorder.datastore.transaction(commit=False) as cursor:
                 cursor.execute(statement, (ids,))
                 rows = [(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
@@ -110,6 +109,12 @@ class EventStore(Application):
             )
         return found
 
+    def _events_sql(self, statement: str) -> Any:
+        """A PostgreSQL statement with `{events}` standing for the events table, schema-qualified."""
+        datastore = self.recorder.datastore
+        return SQL(statement).format(events=SQL("{}.{}").format(Identifier(datastore.schema),
+                                                                 Identifier(self.recorder.events_table_name)))
+
     def insert_stored(self, stored: list[StoredEvent]) -> None:
         """Events saved in one transaction, after any saved before them (notification ids in
         commit order). On PostgreSQL a large transaction goes by COPY: the library's INSERT
@@ -120,9 +125,8 @@ class EventStore(Application):
         if len(stored) < COPY_FROM or not isinstance(recorder, PostgresApplicationRecorder):
             recorder.insert_events(stored)
             return
-        statement = SQL("COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
-                        " (FORMAT binary)").format(schema=Identifier(recorder.datastore.schema),
-                                                   table=Identifier(recorder.events_table_name))
+        statement = self._events_sql("COPY {events} (originator_id, originator_version, topic, state) FROM STDIN"
+                                     " (FORMAT binary)")
         with recorder.datastore.transaction(commit=True) as cursor:
             recorder._lock_table(cursor)
             recorder._notify_channel(cursor)
@@ -137,8 +141,7 @@ class EventStore(Application):
             # of the whole table (3 s a batch at 12 million events). ANALYZE samples, so it takes
             # about a second at any size; done at 50 thousand events, then at each fourfold growth.
             with recorder.datastore.transaction(commit=True) as cursor:
-                cursor.execute(SQL("ANALYZE {schema}.{table}").format(schema=Identifier(recorder.datastore.schema),
-                                                                      table=Identifier(recorder.events_table_name)))
+                cursor.execute(self._events_sql("ANALYZE {events}"))
             self._analyze_at = self._copied * 4
 
     def read_log(self, start: int, limit: int, stop: int | None = None) -> list[tuple[int, str, bytes]]:
@@ -151,10 +154,9 @@ class EventStore(Application):
         stop = (2**63 - 1) if stop is None else stop
         postgres = isinstance(recorder, PostgresApplicationRecorder)
         if postgres:
-            statement: Any = SQL(
-                "SELECT notification_id, topic, state FROM {schema}.{table} WHERE notification_id BETWEEN %s AND %s"
-                " ORDER BY notification_id LIMIT %s"
-            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+            statement: Any = self._events_sql(
+                "SELECT notification_id, topic, state FROM {events} WHERE notification_id BETWEEN %s AND %s"
+                " ORDER BY notification_id LIMIT %s")
         else:
             statement = (f"SELECT rowid, topic, state FROM {recorder.events_table_name} WHERE rowid BETWEEN ? AND ?"
                          " ORDER BY rowid LIMIT ?")
@@ -184,10 +186,9 @@ class EventStore(Application):
             from psycopg.rows import tuple_row
 
             # The id's 16 bytes straight from the server (uuid_send): no UUID object made per row.
-            statement: Any = SQL(
+            statement: Any = self._events_sql(
                 "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
-                " FROM {schema}.{table} WHERE " + where.format(id="notification_id", originator="originator_id")
-            ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+                " FROM {events} WHERE " + where.format(id="notification_id", originator="originator_id"))
             with recorder.datastore.transaction(commit=False) as c:
                 cursor = c.connection.cursor(row_factory=tuple_row, binary=True)
                 cursor.execute(statement, params)
@@ -203,9 +204,8 @@ class EventStore(Application):
         """The notification id of the (n+1)-th stored event (a scan: for naming a place, not a loop)."""
         recorder = self.recorder
         if isinstance(recorder, PostgresApplicationRecorder):
-            statement: Any = SQL("SELECT notification_id FROM {schema}.{table} ORDER BY notification_id"
-                                 " LIMIT 1 OFFSET %s").format(schema=Identifier(recorder.datastore.schema),
-                                                              table=Identifier(recorder.events_table_name))
+            statement: Any = self._events_sql("SELECT notification_id FROM {events} ORDER BY notification_id"
+                                              " LIMIT 1 OFFSET %s")
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(statement, (n,))
                 row = c.fetchone()

@@ -22,7 +22,7 @@ import secrets
 from pathlib import Path
 
 from Cryptodome.IO import PEM
-from Cryptodome.Util.asn1 import DerBitString, DerInteger, DerObjectId, DerOctetString, DerSequence
+from Cryptodome.Util.asn1 import DerBitString, DerObjectId, DerOctetString, DerSequence
 from gmssl import sm2
 
 from projections.notes import DASH, NoteError, create_key_file, key_id
