@@ -432,9 +432,9 @@ def _print_table(report: dict, columns: list[str], args: argparse.Namespace, on:
 def cmd_report(args: argparse.Namespace) -> int:
     from domain.dates import china_date, now
     from projections.export import to_csv, to_xlsx
-    from projections.reports import REPORTS
+    from projections.reports import report_columns
 
-    _, columns = REPORTS[args.report]
+    columns = report_columns(args.report, args.region)
     on = date.fromisoformat(args.as_of) if args.as_of else china_date(now())
     report = _reports().report(args.report, args.region, args.year, on, _moment(args.known_at))
     if args.format == "table":
@@ -883,7 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="reports as of a date, as known at a time").add_subparsers(dest="report", required=True)
     for kind, text in (("enrollment", "enrollment against targets, per child region"),
                        ("subsidies", "subsidies by funder and category"),
-                       ("collections", "collections by day, channel and point"),
+                       ("collections", "collections by day, channel and point (above a county: by child region and channel)"),
                        ("unenrolled-assisted", "assisted persons not enrolled, by village"),
                        ("payable", "应征缴明细 for the tax bureau: each enrollment with its payable")):
         one = report.add_parser(kind, help=text)

@@ -17,6 +17,7 @@ from domain.person import Person
 from domain.policy import policy_by_id
 from projections.assisted import is_assisted
 from projections.enrollment import awaiting_amount
+from projections.totals import child_level
 
 
 class PeopleSource:
@@ -69,6 +70,18 @@ class PeopleSource:
                 entry[1] += p.amount_fen
                 if p.channel == "cash":
                     entry[2].append(p.receipt_no or "")
+        return groups
+
+    def channel_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str], list[int]]:
+        width = child_level(region)
+        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for person in self._in(region):
+            if year not in person.enrollments:
+                continue
+            for p in person.enrollments[year].collected():
+                entry = groups[(person.region[:width], p.channel)]
+                entry[0] += 1
+                entry[1] += p.amount_fen
         return groups
 
     def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]:

@@ -23,7 +23,7 @@ from projections.intervals import OPEN, ROOT, micros, path
 from projections.assisted import is_assisted
 from projections.enrollment import awaiting_amount
 from projections.rows import ASSISTED, held_elsewhere
-from projections.totals import LEVELS, level_for
+from projections.totals import LEVELS, child_level, level_for
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
@@ -238,6 +238,20 @@ class ViewSource:
                 f" AND channel = 'cash' AND node = {ROOT} AND eff_lo <= ? AND eff_hi >= ?", [year, *params, d, d]):
             groups[(date.fromordinal(day).isoformat(), "cash", point)][2].append(receipt)
         return groups
+
+    def channel_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str], list[int]]:
+        width = child_level(region)
+        if self.totals():
+            where, params = self._in_region(region, bytewise=True)
+            sql = (f"SELECT region, channel, sum(payments), sum(fen) FROM {self.views.schema}channel_totals"
+                   f" WHERE level = ? AND year = ? AND {where} AND day <= ? GROUP BY region, channel"
+                   " HAVING sum(payments) <> 0")
+            params = [width, year, *params, on.toordinal()]
+        else:
+            rows, params = self._believed(self.views.payment_rows, "region, channel, amount_fen", (year,), region, on)
+            sql = (f"SELECT substr(region, 1, {width}), channel, count(*), sum(amount_fen) FROM ({rows}) AS believed"
+                   f" GROUP BY substr(region, 1, {width}), channel")
+        return {(child, channel): [int(n), int(fen)] for child, channel, n, fen in self.views.query(sql, params)}
 
     def unenrolled_assisted(self, region: str, year: int, on: date) -> list[tuple[str, str, str, str, str]]:
         """(village, masked id number, name, categories, enrollment) of assisted persons not enrolled

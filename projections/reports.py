@@ -17,10 +17,12 @@ from domain.policy import find_policy, policy_by_id
 from projections.enrollment import COLUMNS as ENROLLMENT_COLUMNS
 from projections.enrollment import Source, enrollment_report
 from projections.reference import known_name
+from projections.totals import POINT_LEVEL
 
 SUBSIDY_COLUMNS = ["funder", "funder_name", "category", "category_name", "persons", "amount",
                    "persons_amount_undetermined"]
 COLLECTION_COLUMNS = ["day", "channel", "collection_point", "payments", "amount", "cash_receipts"]
+CHANNEL_COLUMNS = ["region", "name", "channel", "payments", "amount"]  # collections above a county
 UNENROLLED_COLUMNS = ["village", "village_name", "id_number", "name", "categories", "enrollment"]
 PAYABLE_COLUMNS = ["village", "village_name", "id_number", "name", "tier", "cohort", "contribution", "subsidy_mark",
                    "subsidy", "subsidy_category", "subsidy_category_name", "funder", "funder_name",
@@ -48,23 +50,35 @@ def subsidies_report(source: Source, region: str, year: int, on: date) -> dict[s
             "warnings": warnings}
 
 
-def collections_report(source: Source, region: str, year: int, on: date) -> dict[str, Any]:
-    """Payments per day, channel and collection point, with the cash receipts listed."""
-    groups = source.payment_groups(region, year, on)
-    rows = [
-        {"day": d, "channel": ch, "collection_point": pt, "payments": n, "amount": yuan(fen),
-         "cash_receipts": " ".join(sorted(receipts))}
-        for (d, ch, pt), (n, fen, receipts) in sorted(groups.items())
-    ]
-    total = {"day": "total", "channel": "", "collection_point": "", "payments": sum(r["payments"] for r in rows),
-             "amount": yuan(sum(e[1] for e in groups.values())), "cash_receipts": ""}
+def collections_report(source: Source, region: str, year: int, on: date,
+                       name_of: Callable[[str], str] = known_name) -> dict[str, Any]:
+    """A county and the regions within it: payments per day, channel and collection point, with the
+    cash receipts listed, to reconcile against the remittances. A province or prefecture: payments
+    per child region and channel, so that its answer grows with its counties, not with their
+    collection points and days (each county's own report has those)."""
+    if len(region) < POINT_LEVEL:
+        channels = source.channel_groups(region, year, on)
+        rows = [{"region": child, "name": name_of(child), "channel": ch, "payments": n, "amount": yuan(fen)}
+                for (child, ch), (n, fen) in sorted(channels.items())]
+        total = {"region": "total", "name": "", "channel": "", "payments": sum(n for n, _ in channels.values()),
+                 "amount": yuan(sum(fen for _, fen in channels.values()))}
+        cash = [(n, fen) for (_, channel), (n, fen) in channels.items() if channel == "cash"]
+    else:
+        groups = source.payment_groups(region, year, on)
+        rows = [
+            {"day": d, "channel": ch, "collection_point": pt, "payments": n, "amount": yuan(fen),
+             "cash_receipts": " ".join(sorted(receipts))}
+            for (d, ch, pt), (n, fen, receipts) in sorted(groups.items())
+        ]
+        total = {"day": "total", "channel": "", "collection_point": "", "payments": sum(r["payments"] for r in rows),
+                 "amount": yuan(sum(e[1] for e in groups.values())), "cash_receipts": ""}
+        cash = [(n, fen) for (_, channel, _), (n, fen, _) in groups.items() if channel == "cash"]
     return {"region": region, "year": year, "as_of": on.isoformat(), "rows": rows, "total": total,
-            "warnings": _cash_warnings(region, year, groups)}
+            "warnings": _cash_warnings(region, year, cash)}
 
 
-def _cash_warnings(region: str, year: int, groups: dict[tuple[str, str, str], list[Any]]) -> list[str]:
+def _cash_warnings(region: str, year: int, cash: list[tuple[int, int]]) -> list[str]:
     """Cash taken where the region's policy allows it only by exception (003: 原则上不允许收取现金)."""
-    cash = [(n, fen) for (_, channel, _), (n, fen, _) in groups.items() if channel == "cash"]
     if not cash:
         return []
     try:
@@ -134,3 +148,10 @@ REPORTS = {
     "unenrolled-assisted": (unenrolled_assisted_report, UNENROLLED_COLUMNS),
     "payable": (payable_report, PAYABLE_COLUMNS),
 }
+
+
+def report_columns(kind: str, region: str) -> list[str]:
+    """The columns of a report of `kind` for `region`, in order, for a table or a file."""
+    if kind == "collections" and len(region) < POINT_LEVEL:
+        return CHANNEL_COLUMNS
+    return REPORTS[kind][1]

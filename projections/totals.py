@@ -2,8 +2,9 @@
 a cost that follows regions and days rather than persons.
 
 For every level of the region code (province 2, prefecture 4, county 6, township 9, village 12)
-the tables keep, per region of that level, coverage year, and the other columns a report groups
-by, the change on each day of what the open person and payment rows hold: a row true over days
+that a report reads (KEPT_AT), the tables keep, per region of that level, coverage year, and the
+other columns a report groups by, the change on each day of what the open person and payment rows
+hold: a row true over days
 lo..hi adds its figures on day lo and takes them away on day hi + 1; a person covered from
 benefit start to benefit end within the row's days is counted in `covered` the same way. A report
 as of D sums the changes of days up to D, so it reads one line per region, group and day that
@@ -40,7 +41,18 @@ SUBSIDY = ("subsidy_totals", ["level", "region", "year", "funder", "funder_name"
            ["persons", "fen"])
 PAYMENT = ("payment_totals", ["level", "region", "year", "pay_day", "channel", "collection_point", "day"],
            ["payments", "fen"])
-TABLES = (PERSON, SUBSIDY, PAYMENT)
+CHANNEL = ("channel_totals", ["level", "region", "year", "channel", "day"], ["payments", "fen"])
+TABLES = (PERSON, SUBSIDY, PAYMENT, CHANNEL)
+
+# The levels each table is kept at. Payments by day and collection point answer a county and the
+# regions within it; a province or prefecture is answered per child region and channel, from the
+# levels of its children (prefecture 4, county 6), so its cost follows counties, not collection
+# points and days.
+KEPT_AT = {"person_totals": LEVELS, "subsidy_totals": LEVELS, "payment_totals": (6, 9, 12), "channel_totals": (4, 6)}
+POINT_LEVEL = 6  # the coarsest region whose collections are listed by day and collection point
+
+# Totals kept under another shape of these tables are made again, as for a newly named region.
+SHAPE = "2"
 _TEXT = {"region", "policy_region", "categories", "funder", "funder_name", "category", "channel", "collection_point"}
 
 # What the totals read of a person row and of a payment row, in this order.
@@ -58,8 +70,9 @@ def policy_region(village: str) -> str:
 
 
 def policy_signature() -> str:
-    """The regions the policies name: the totals were keyed by `policy_region` under these."""
-    return " ".join(sorted({p.region for p in all_policies()}))
+    """The shape of the tables and the regions the policies name: the totals were kept in this
+    shape and keyed by `policy_region` under these regions."""
+    return f"shape {SHAPE}: " + " ".join(sorted({p.region for p in all_policies()}))
 
 
 _FORGET.append(policy_region.cache_clear)  # a policy loaded for a new region changes the answer
@@ -118,19 +131,26 @@ def person_changes(rows: Iterable[tuple], sign: int, people: Changes, subsidies:
                 _add(people, (level, region, year, governing, categories, day), (0, 0, 0, s, 0, 0))
 
 
-def payment_changes(rows: Iterable[tuple], sign: int, payments: Changes) -> None:
-    """Add the day changes of open payment rows (PAYMENT_READ order)."""
+def payment_changes(rows: Iterable[tuple], sign: int, payments: Changes, channels: Changes) -> None:
+    """Add the day changes of open payment rows (PAYMENT_READ order): by day and collection point,
+    and by channel alone."""
     for lo, hi, year, village, pay_day, channel, point, fen in rows:
         days = [(lo, sign)] if hi >= OPEN_DAY else [(lo, sign), (hi + 1, -sign)]
-        for level in LEVELS:
-            region = village[:level]
-            for day, s in days:
-                _add(payments, (level, region, year, pay_day, channel, point, day), (s, s * fen))
+        for day, s in days:
+            for level in KEPT_AT["payment_totals"]:
+                _add(payments, (level, village[:level], year, pay_day, channel, point, day), (s, s * fen))
+            for level in KEPT_AT["channel_totals"]:
+                _add(channels, (level, village[:level], year, channel, day), (s, s * fen))
 
 
 def level_for(region: str) -> int | None:
     """The level whose regions a report of `region` reads: its own, or the next finer one."""
     return next((level for level in LEVELS if level >= len(region)), None)
+
+
+def child_level(region: str) -> int:
+    """The level of a region's children: a province's prefectures, a prefecture's counties."""
+    return next(level for level in LEVELS if level > len(region))
 
 
 def recompute_statements(postgres: bool, schema: str, person_rows: str, payment_rows: str) -> list[str]:
@@ -183,14 +203,20 @@ def recompute_statements(postgres: bool, schema: str, person_rows: str, payment_
         f" HAVING sum(payments) <> 0 OR sum(fen) <> 0"
     )
     statements = [f"DELETE FROM {s}{table}" for table, _, _ in TABLES] + [person, subsidy, payment]
-    for level in LEVELS[-2::-1]:  # 9, 6, 4, 2: each from the villages'
-        for table, keys, figures in TABLES:
-            rest = ", ".join(keys[2:])
-            statements.append(
-                f"INSERT INTO {s}{table} SELECT {level}, substr(region, 1, {level}), {rest},"
-                f" {', '.join(f'sum({f})' for f in figures)} FROM {s}{table} WHERE level = 12"
+
+    def coarser(table: str, keys: list[str], figures: list[str], level: int, source: str, finer: int) -> str:
+        rest = ", ".join(keys[2:])
+        return (f"INSERT INTO {s}{table} SELECT {level}, substr(region, 1, {level}), {rest},"
+                f" {', '.join(f'sum({f})' for f in figures)} FROM {s}{source} WHERE level = {finer}"
                 f" GROUP BY substr(region, 1, {level}), {rest}"
                 f" HAVING {' OR '.join(f'sum({f}) <> 0' for f in figures)}")
+
+    for table, keys, figures in (PERSON, SUBSIDY, PAYMENT):  # each coarser level from the villages'
+        statements += [coarser(table, keys, figures, level, table, 12) for level in KEPT_AT[table][-2::-1]]
+    channel, keys, figures = CHANNEL
+    finest, *rest = KEPT_AT[channel][::-1]
+    statements.append(coarser(channel, keys, figures, finest, PAYMENT[0], finest))
+    statements += [coarser(channel, keys, figures, level, channel, finest) for level in rest]
     return statements
 
 

@@ -375,13 +375,15 @@ class ViewStore:
                 people: totals.Changes = {}
                 subsidies: totals.Changes = {}
                 payments: totals.Changes = {}
+                channels: totals.Changes = {}
                 if replaced:
                     old_people, old_payments = self._open_rows(c, list(replaced))
                     totals.person_changes(old_people, -1, people, subsidies)
-                    totals.payment_changes(old_payments, -1, payments)
+                    totals.payment_changes(old_payments, -1, payments, channels)
                 totals.person_changes((_PERSON_READ(v) for v in person_values if v[_NODE] == ROOT), 1, people,
                                       subsidies)
-                totals.payment_changes((_PAYMENT_READ(v) for v in payment_values if v[_NODE] == ROOT), 1, payments)
+                totals.payment_changes((_PAYMENT_READ(v) for v in payment_values if v[_NODE] == ROOT), 1, payments,
+                                       channels)
             if replaced and deferred:
                 c.executemany(self._sql(f"INSERT INTO {self.schema}replaced_persons VALUES (?, ?)"),
                               [(p if self.postgres else p.hex, position) for p in replaced])
@@ -390,7 +392,7 @@ class ViewStore:
             self._insert(c, self.person_rows, PERSON_COLUMNS, person_values)
             self._insert(c, self.payment_rows, PAYMENT_COLUMNS, payment_values)
             if kept:
-                for (table, keys, figures), changes in zip(totals.TABLES, (people, subsidies, payments)):
+                for (table, keys, figures), changes in zip(totals.TABLES, (people, subsidies, payments, channels)):
                     self._add_totals(c, table, keys, figures, totals.flat(changes))
                 self._mark_totals(c, position)
             self.recorder._insert_tracking(c, Tracking(NAME, position))

@@ -176,3 +176,55 @@ def test_a_follower_whose_batch_another_overtook_applies_nothing_twice(store_env
     finally:
         reports.close()
         ledger.close()
+
+
+def test_collections_above_a_county_are_per_child_region_and_channel_and_older_totals_are_made_again(
+        store_env, clock):
+    """A prefecture's collections report lists each county and channel, not each day and point;
+    totals kept by an earlier shape of the tables (no channel totals) are not read but made again,
+    and the answer is the same before and after."""
+    from domain.ledger import Ledger
+    from projections.reports import CHANNEL_COLUMNS, collections_report, report_columns
+    from projections.service import Reports
+    from tests.conftest import CLERK, make_id
+
+    ledger = Ledger(env=store_env, clock=clock)
+    reports = Reports(ledger.store, ledger.env)
+    try:
+        reports.follower.catch_up()
+        for n, (village, channel, amount) in enumerate([("500114001001", "wechat", "280.00"),
+                                                        ("500114002001", "cash", "280.00"),
+                                                        ("500110001001", "wechat", "100.00")]):
+            number = make_id(date(1980, 5, 1 + n), area=village[:6])
+            ledger.register(CLERK, id_number=number, name="王芳", region=village)
+            ledger.enroll(CLERK, id_number=number, year=2021, tier=1, enrolled_on=date(2020, 11, 1))
+            ledger.pay(CLERK, id_number=number, year=2021, amount=amount, channel=channel, receipt_no=f"R{n}",
+                       paid_at=datetime(2020, 11, 2 + n, 10, tzinfo=CHINA))
+        on = date(2021, 6, 1)
+        answer = reports.report("collections", "5001", 2021, on)
+        assert [(r["region"], r["channel"], r["payments"], r["amount"]) for r in answer["rows"]] == [
+            ("500110", "wechat", 1, "100.00"), ("500114", "cash", 1, "280.00"), ("500114", "wechat", 1, "280.00")]
+        assert answer["total"]["payments"] == 3 and answer["total"]["amount"] == "660.00"
+        assert report_columns("collections", "5001") == CHANNEL_COLUMNS
+        assert set(answer["rows"][0]) == set(CHANNEL_COLUMNS)
+        county = reports.report("collections", "500114", 2021, on)
+        assert {r["day"] for r in county["rows"]} == {"2020-11-02", "2020-11-03"}  # a county: by day and point
+        assert ViewSource(reports.views, None, ledger.store).totals()
+
+        views = reports.views
+        with views.recorder.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {views.schema}channel_totals")
+            c.execute(f"UPDATE {views.schema}totals_state SET policy_regions = 'an older shape'")
+        assert not views.totals_ready()
+        meanwhile = ViewSource(views, None, ledger.store)
+        assert not meanwhile.totals()
+        assert collections_report(meanwhile, "5001", 2021, on) == answer  # from the rows
+        reports.follower.catch_up()
+        assert views.totals_ready()
+        upgraded = ViewSource(views, None, ledger.store)
+        assert upgraded.totals()
+        assert collections_report(upgraded, "5001", 2021, on) == answer
+        assert answer == _brute(ledger, "collections", "5001", on, None)
+    finally:
+        reports.close()
+        ledger.close()

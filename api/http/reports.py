@@ -55,7 +55,8 @@ def _other_report(kind: str):
 
 for _kind, _doc in (
     ("subsidies", "Subsidised persons and amounts per funder and identity category."),
-    ("collections", "Payments per day, channel and collection point, with the cash receipts."),
+    ("collections", "A county and the regions within it: payments per day, channel and collection point, with the"
+                    " cash receipts. A province or prefecture: payments per child region and channel."),
     ("unenrolled-assisted", "Assisted persons (any certified category) not enrolled for the year, by village."),
     ("payable", "应征缴明细 for the tax bureau (bureau, auditor, admin): each enrollment not cancelled, with the"
                 " full identity number, tier, contribution, subsidy and its mark (资助标识), payable, paid and"

@@ -9,7 +9,7 @@ from typing import Any
 from api.auth import PAYABLE_READERS, READERS, Caller, allow, in_scope
 from domain.dates import china_date
 from domain.ledger import Ledger
-from projections.reports import REPORTS
+from projections.reports import report_columns
 from projections.service import Reports
 
 
@@ -20,6 +20,6 @@ def report_for(who: Caller, ledger: Ledger, reports: Reports, kind: str, region:
     if kind == "payable":
         allow(who, PAYABLE_READERS, "read the payable list (应征缴明细)")
     in_scope(who, region)
-    _, columns = REPORTS[kind]
+    columns = report_columns(kind, region)
     on = as_of or china_date(ledger.clock())
     return reports.report(kind, region, year, on, known_at), columns, f"{kind}-{region}-{year}-{on}"
