@@ -47,11 +47,11 @@ class ViewSource:
             self._totals = self.q == OPEN and self.views.totals_ready()
         return self._totals
 
-    def _in_region(self, region: str, bytewise: bool = False) -> tuple[str, list[str]]:
-        """A code-prefix condition on `region`: a byte range on SQLite, and on the totals, whose
-        region is in byte order on PostgreSQL too; LIKE under PostgreSQL's collation (other than C)."""
-        if self.views.postgres and not bytewise:
-            return "region LIKE ?", [region + "%"]
+    def _in_region(self, region: str) -> tuple[str, list[str]]:
+        """A code-prefix condition on `region`, as a range of its index. Region codes are digits,
+        which every collation orders as bytes; under PostgreSQL's collations other than C, LIKE
+        'code%' would read the whole year of the index and filter (the cash receipts of a
+        township read every cash payment of the province)."""
         return "region >= ? AND region < ?", [region, region[:-1] + chr(ord(region[-1]) + 1)]
 
     def _believed(self, table: str, columns: str, years: tuple[int, ...], region: str, on: date) -> tuple[str, list[Any]]:
@@ -92,7 +92,7 @@ class ViewSource:
     def _total_counts(self, region: str, width: int, year: int, on: date) -> dict[str, Counter[str]]:
         """Known now, from the totals of the child regions' level: the day changes up to D, summed
         per child, year, governing policy region and categories held."""
-        where, params = self._in_region(region, bytewise=True)
+        where, params = self._in_region(region)
         sql = (f"SELECT year, region, policy_region, categories, sum(enrolled), sum(paid), sum(covered),"
                f" sum(undetermined), sum(owed_unknown), sum(persons) FROM {self.views.schema}person_totals"
                f" WHERE level = ? AND year IN (?, ?) AND {where} AND day <= ?"
@@ -163,7 +163,7 @@ class ViewSource:
     def subsidy_groups(self, region: str, year: int, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, str]]:
         level = level_for(region)
         if level is not None and self.totals():
-            where, params = self._in_region(region, bytewise=True)
+            where, params = self._in_region(region)
             sql = (f"SELECT funder, funder_name, category, sum(persons), sum(fen) FROM {self.views.schema}subsidy_totals"
                    f" WHERE level = ? AND year = ? AND {where} AND day <= ? GROUP BY funder, funder_name, category"
                    " HAVING sum(persons) <> 0")
@@ -224,14 +224,13 @@ class ViewSource:
 
     def _total_payments(self, region: str, level: int, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
         """Known now: payments and amounts from the totals, the cash receipts from the few cash rows."""
-        inside, bounds = self._in_region(region, bytewise=True)
         where, params = self._in_region(region)
         d = on.toordinal()
         groups: dict[tuple[str, str, str], list[Any]] = {}
         for day, channel, point, n, fen in self.views.query(
                 f"SELECT pay_day, channel, collection_point, sum(payments), sum(fen)"
-                f" FROM {self.views.schema}payment_totals WHERE level = ? AND year = ? AND {inside} AND day <= ?"
-                " GROUP BY pay_day, channel, collection_point HAVING sum(payments) <> 0", [level, year, *bounds, d]):
+                f" FROM {self.views.schema}payment_totals WHERE level = ? AND year = ? AND {where} AND day <= ?"
+                " GROUP BY pay_day, channel, collection_point HAVING sum(payments) <> 0", [level, year, *params, d]):
             groups[(date.fromordinal(day).isoformat(), channel, point)] = [int(n), int(fen), []]
         for day, point, receipt in self.views.query(
                 f"SELECT day, collection_point, receipt_no FROM {self.views.payment_rows} WHERE year = ? AND {where}"
@@ -242,7 +241,7 @@ class ViewSource:
     def channel_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str], list[int]]:
         width = child_level(region)
         if self.totals():
-            where, params = self._in_region(region, bytewise=True)
+            where, params = self._in_region(region)
             sql = (f"SELECT region, channel, sum(payments), sum(fen) FROM {self.views.schema}channel_totals"
                    f" WHERE level = ? AND year = ? AND {where} AND day <= ? GROUP BY region, channel"
                    " HAVING sum(payments) <> 0")
