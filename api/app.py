@@ -20,6 +20,7 @@ from api.duties import PROJECTION, VERIFIABLE_LOG, Duty
 from api.http import audit, enrollments, imports, log, persons, policies, reports
 from api.limits import BodyLimit
 from api.services.read_audit import ReadAudit
+from api.writer import Writer
 from domain.ledger import Ledger
 from projections.follower import keep_caught_up
 from projections.service import Reports
@@ -56,6 +57,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
         app.state.duties = duties
         yield
         app.state.read_audit.flush()
+        app.state.writer.close()
         for duty in duties:
             duty.stop()
 
@@ -69,6 +71,7 @@ def create_app(ledger: Ledger | None = None, follow: bool = False, keep_log: boo
     )
     app.state.ledger = ledger
     app.state.tokens = Tokens(ledger)
+    app.state.writer = Writer(ledger)
     app.state.reports = report_service
     app.state.log = verifiable_log
     app.state.read_audit = ReadAudit(ledger.store)

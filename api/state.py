@@ -13,11 +13,16 @@ if TYPE_CHECKING:
     from api.services.read_audit import ReadAudit
     from domain.ledger import Ledger
     from projections.service import Reports
+    from api.writer import Writer
     from projections.tlog import VerifiableLog
 
 
 def ledger_of(request: Request) -> Ledger:
     return request.app.state.ledger
+
+
+def writer_of(request: Request) -> Writer:
+    return request.app.state.writer
 
 
 def tokens_of(request: Request) -> Tokens:

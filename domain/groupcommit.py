@@ -36,22 +36,27 @@ class GroupCommit:
         self.on_batch: Callable[[int], object] | None = None
 
     def commit(self, events: Sequence[Any]) -> None:
-        unit = _Unit(events)
+        error = self.commit_each([events])[0]
+        if error is not None:
+            raise error
+
+    def commit_each(self, units: Sequence[Sequence[Any]]) -> list[BaseException | None]:
+        """Commit several units, each whole or not at all, in the same group: what each unit's
+        commit raised, or None. They are queued together, so whoever writes the queue writes them all."""
+        if not any(units):
+            return [None] * len(units)  # nothing to write: no transaction
+        queued = [_Unit(events) for events in units]
         with self._lock:
-            self._queue.append(unit)
+            self._queue.extend(queued)
             lead = not self._leading
             self._leading = True
         if not lead:
-            unit.done.wait()
-            if not unit.lead:
-                return self._outcome(unit)
+            first = queued[0]
+            first.done.wait()
+            if not first.lead:
+                return [unit.error for unit in queued]  # written by another's group, every one done
         self._lead()
-        return self._outcome(unit)
-
-    @staticmethod
-    def _outcome(unit: _Unit) -> None:
-        if unit.error is not None:
-            raise unit.error
+        return [unit.error for unit in queued]
 
     def _lead(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ so a retried request can never post twice.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,9 +56,18 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
         install_from(self.store)  # the policies loaded into this ledger are in force in this process
         self.committer = GroupCommit(self._insert)
         self.clock = clock
-        self._batch: UnitOfWork | None = None
-        self._batch_size = 0
-        self._batch_commands = 0
+        # A batch (a bulk load) and a deciding-only run belong to the thread that opened them: a
+        # payment posted meanwhile by another thread (an API request beside an import) is
+        # committed on its own, never inside a batch it knows nothing of.
+        self._here = threading.local()
+
+    @property
+    def _batch(self) -> UnitOfWork | None:
+        return getattr(self._here, "batch", None)
+
+    @_batch.setter
+    def _batch(self, uow: UnitOfWork | None) -> None:
+        self._here.batch = uow
 
     def close(self) -> None:
         self.store.close()
@@ -77,9 +87,15 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
             except LedgerError:
                 uow.rollback_to(mark)
                 raise
-            self._batch_commands += 1
-            if self._batch_commands >= self._batch_size:
+            self._here.commands += 1
+            if self._here.commands >= self._here.size:
                 self.flush()
+            return result
+        deferred = getattr(self._here, "deferred", None)
+        if deferred is not None:
+            uow = UnitOfWork(self, actor)
+            result = decide(uow)
+            deferred.append(uow.pending)
             return result
         for attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(self, actor)
@@ -97,9 +113,21 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
         )
 
     @contextmanager
+    def deciding_only(self) -> Iterator[list[list[ev.Event]]]:
+        """Commands run in this thread decide and return, but commit nothing: the events of each
+        are added to the list given, for the caller to commit (several commands' together, as
+        api/writer.py does) before it tells anyone the outcome."""
+        units: list[list[ev.Event]] = []
+        self._here.deferred = units
+        try:
+            yield units
+        finally:
+            self._here.deferred = None
+
+    @contextmanager
     def batch(self, size: int = 1000) -> Iterator[None]:
         """Commands inside share transactions of `size` commands (for bulk loads: demo, bench)."""
-        self._batch, self._batch_size, self._batch_commands = UnitOfWork(self), size, 0
+        self._batch, self._here.size, self._here.commands = UnitOfWork(self), size, 0
         try:
             yield
             self.flush()
@@ -150,7 +178,7 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
             self._batch.commit()
             self._batch.people.clear()
             self._batch.claims.clear()
-            self._batch_commands = 0
+            self._here.commands = 0
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod

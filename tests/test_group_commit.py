@@ -84,3 +84,15 @@ def test_a_failing_store_reaches_every_waiter():
     for t in threads:
         t.join(10)
     assert outcomes == ["error"] * 10
+
+
+def test_units_committed_together_land_in_one_group_and_fail_one_by_one():
+    store = Store(delay=0)
+    tried = []
+    group = GroupCommit(lambda events: (tried.append(list(events)), store.put(events)))
+    errors = group.commit_each([["a1", "a2"], ["b1"], ["a1"], ["c1"]])  # the third takes a key the first took
+    assert [type(e) for e in errors] == [type(None), type(None), IntegrityError, type(None)]
+    assert store.keys == {"a1", "a2", "b1", "c1"}
+    assert tried[0] == ["a1", "a2", "b1", "a1", "c1"]  # tried as one transaction first
+    assert store.transactions == [["a1", "a2"], ["b1"], ["c1"]]
+    assert group.commit_each([[], []]) == [None, None] and len(tried) == 5  # nothing to write: no transaction

@@ -7,11 +7,13 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
-from fastapi.responses import JSONResponse
+import msgspec
+from fastapi import APIRouter, Header, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.http.deps import BUREAU, WRITERS, TheLedger, Who, allow
+from api.state import writer_of
 from api.schemas import (
     Cancel, DocumentType, Enroll, EnrollmentOut, MovedPaymentOut, MovePayment, Pay, PaymentOut, VoidPayment,
 )
@@ -36,8 +38,8 @@ def enroll(body: Enroll, who: Who, ledger: TheLedger, response: Response) -> dic
 @router.post("/v1/payments", status_code=201, response_model=PaymentOut, tags=["writes"],
              responses={201: {"description": "recorded; on a replay the first answer, with Idempotent-Replayed: true"},
                         **{s: responses[s] for s in (403, 404, 409, 413, 422)}})
-def pay(body: Pay, who: Who, ledger: TheLedger, idempotency_key: Annotated[str | None, Header(
-        description="1-255 printable characters, scoped to the caller's collection point")] = None) -> JSONResponse:
+async def pay(body: Pay, who: Who, ledger: TheLedger, request: Request, idempotency_key: Annotated[str | None, Header(
+        description="1-255 printable characters, scoped to the caller's collection point")] = None) -> Response:
     """Record a contribution payment. Retried with the same Idempotency-Key, it posts once."""
     allow(who, WRITERS, "record payments")
     if idempotency_key is None or not _KEY.fullmatch(idempotency_key):
@@ -50,11 +52,14 @@ def pay(body: Pay, who: Who, ledger: TheLedger, idempotency_key: Annotated[str |
         left_out.add("document_type")
     signed = body.model_dump(mode="json", exclude=left_out)
     fingerprint = hashlib.sha256(json.dumps(signed, sort_keys=True).encode()).hexdigest()
-    result = ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data)
+    result = await writer_of(request).run(
+        lambda: ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data))
     # A replay answers as the ledger did right after the first request's events.
-    view = result.view or ledger.coverage_at_version(result.person_id, body.year, result.person_version)
+    view = result.view or await run_in_threadpool(ledger.coverage_at_version, result.person_id, body.year,
+                                                  result.person_version)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return JSONResponse({"payment_id": result.payment_id, "enrollment": view.to_api()}, 201, headers=headers)
+    answer = msgspec.json.encode({"payment_id": result.payment_id, "enrollment": view.to_api()})
+    return Response(answer, 201, headers=headers, media_type="application/json")
 
 
 @router.post("/v1/enrollments/{id_number}/{year}/cancel", status_code=201, response_model=EnrollmentOut,
