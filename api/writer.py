@@ -17,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain.ledger import Ledger
 
 T = TypeVar("T")
+# A command, the streams it reads, and where its outcome goes.
+Job = tuple[Callable[[], Any], Sequence["UUID | None"], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 MOST = 256  # payments decided and committed together, at most
 _STOP = object()
 
@@ -36,13 +39,14 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    async def run(self, command: Callable[[], T]) -> T:
+    async def run(self, command: Callable[[], T], reads: Sequence[UUID | None] = ()) -> T:
         """Run a ledger command (one that commits through the ledger's unit of work) on the
-        writer's thread; its outcome once its events are committed."""
+        writer's thread; its outcome once its events are committed. `reads`: the streams it will
+        read, read ahead with those of the other commands waiting, in one query."""
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[T] = loop.create_future()
         self._start()
-        self._queue.put((command, outcome, loop))
+        self._queue.put((command, reads, outcome, loop))
         return await outcome
 
     def close(self) -> None:
@@ -79,18 +83,11 @@ class Writer:
             if stop:
                 return
 
-    def _write(self, jobs: list[tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        units: list[list[Any]] = []
-        with self.ledger.deciding_only() as decided:
-            for command, _, _ in jobs:
-                start = len(decided)
-                try:
-                    outcomes.append((True, command()))
-                    units.append([e for unit in decided[start:] for e in unit])
-                except BaseException as e:  # noqa: BLE001 - the request hears of it, the others go on
-                    outcomes.append((False, e))
-                    units.append([])
+    def _write(self, jobs: list[Job]) -> None:
+        try:
+            outcomes, units = self._decide(jobs)
+        except BaseException as e:  # noqa: BLE001 - the store could not be read: every request hears of it
+            outcomes, units = [(False, e)] * len(jobs), [[] for _ in jobs]
         written = [i for i, events in enumerate(units) if events]
         try:
             errors = self.ledger.committer.commit_each([units[i] for i in written])
@@ -105,8 +102,23 @@ class Writer:
                     outcomes[i] = (False, e)
             elif error is not None:
                 outcomes[i] = (False, error)
-        for (_, future, loop), (ok, value) in zip(jobs, outcomes):
+        for (_, _, future, loop), (ok, value) in zip(jobs, outcomes):
             loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    def _decide(self, jobs: list[Job]) -> tuple[list[tuple[bool, Any]], list[list[Any]]]:
+        """Each job's outcome (or what it raised) and the events it decided, nothing committed."""
+        outcomes: list[tuple[bool, Any]] = []
+        units: list[list[Any]] = []
+        with self.ledger.deciding_only(read_ahead=[r for _, reads, _, _ in jobs for r in reads]) as decided:
+            for command, _, _, _ in jobs:
+                start = len(decided)
+                try:
+                    outcomes.append((True, command()))
+                    units.append([e for unit in decided[start:] for e in unit])
+                except BaseException as e:  # noqa: BLE001 - the request hears of it, the others go on
+                    outcomes.append((False, e))
+                    units.append([])
+        return outcomes, units
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
@@ -93,7 +93,7 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
             return result
         deferred = getattr(self._here, "deferred", None)
         if deferred is not None:
-            uow = UnitOfWork(self, actor)
+            uow = UnitOfWork(self, actor, self._here.read_ahead)
             result = decide(uow)
             deferred.append(uow.pending)
             return result
@@ -113,16 +113,19 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
         )
 
     @contextmanager
-    def deciding_only(self) -> Iterator[list[list[ev.Event]]]:
+    def deciding_only(self, read_ahead: Iterable[UUID | None] = ()) -> Iterator[list[list[ev.Event]]]:
         """Commands run in this thread decide and return, but commit nothing: the events of each
         are added to the list given, for the caller to commit (several commands' together, as
-        api/writer.py does) before it tells anyone the outcome."""
+        api/writer.py does) before it tells anyone the outcome. The streams `read_ahead` (those
+        the commands will read) are read first, in one query."""
         units: list[list[ev.Event]] = []
         self._here.deferred = units
+        self._here.read_ahead = self.store.select_streams([i for i in dict.fromkeys(read_ahead) if i is not None])
         try:
             yield units
         finally:
             self._here.deferred = None
+            self._here.read_ahead = None
 
     @contextmanager
     def batch(self, size: int = 1000) -> Iterator[None]:

@@ -53,12 +53,15 @@ class Storing(Protocol):
 class UnitOfWork:
     """The events decided by one command (or one batch of commands), saved in one transaction."""
 
-    def __init__(self, ledger: Storing, actor: Actor | None = None):
+    def __init__(self, ledger: Storing, actor: Actor | None = None, read_ahead: dict[UUID, list[Any]] | None = None):
         self.ledger = ledger
         self.actor = actor or Actor("?", "?")
         self.pending: list[ev.Event] = []
         self.people: dict[UUID, Person] = {}
         self.claims: dict[UUID, ev.Event] = {}
+        # Streams read for several commands at once, before any of them decided: as the store
+        # held them then (a command deciding on a stream another changed first fails at commit).
+        self.read_ahead = read_ahead or {}
 
     def person(self, pid: UUID) -> Person:
         person = self.people.get(pid)
@@ -73,7 +76,9 @@ class UnitOfWork:
         """Load many people and claims in one query before a run of batched commands."""
         claim_ids = set(cids)
         wanted = [i for i in {*pids, *claim_ids} if i not in self.people and i not in self.claims]
-        for i, events in self.ledger.store.select_streams(wanted).items():
+        found = {i: self.read_ahead[i] for i in wanted if i in self.read_ahead}
+        found.update(self.ledger.store.select_streams([i for i in wanted if i not in found]))
+        for i, events in found.items():
             if i in claim_ids:
                 self.claims[i] = events[0] if events else None
             else:

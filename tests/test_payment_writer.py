@@ -168,3 +168,18 @@ def test_a_payment_beside_an_open_batch_is_committed_on_its_own(ledger):
         paid.set()
         loader.join(10)
     assert ledger.coverage(other, 2021).paid_fen == 500
+
+
+def test_payments_decided_together_read_their_streams_in_one_query_ahead(ledger):
+    """The streams of the payments waiting are read ahead in one query; deciding them then reads
+    nothing more, and they commit as read."""
+    numbers = [_enrolled(ledger, date(1980, 5, 1 + n)) for n in range(5)]
+    streams = [s for n, number in enumerate(numbers)
+               for s in ledger.payment_streams(CLERK, number, "resident_id", f"k{n}", None)]
+    with ledger.deciding_only(read_ahead=streams) as decided:
+        with _counting(ledger.store.recorder.datastore) as counts:
+            results = [_paying(ledger, number, f"k{n}")() for n, number in enumerate(numbers)]
+    assert counts["opened"] == 0
+    assert ledger.committer.commit_each(decided) == [None] * 5
+    assert [ledger.coverage(number, 2021).paid_fen for number in numbers] == [1000] * 5
+    assert all(not r.replayed for r in results)

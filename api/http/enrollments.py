@@ -52,8 +52,11 @@ async def pay(body: Pay, who: Who, ledger: TheLedger, request: Request, idempote
         left_out.add("document_type")
     signed = body.model_dump(mode="json", exclude=left_out)
     fingerprint = hashlib.sha256(json.dumps(signed, sort_keys=True).encode()).hexdigest()
+    # Bad input is refused here, before anything is read (the payment checks it again, as every caller's).
+    ledger.payment_input(body.amount, body.paid_at, body.channel, body.receipt_no, body.transaction_id)
+    reads = ledger.payment_streams(who.actor, body.id_number, body.document_type, idempotency_key, body.transaction_id)
     result = await writer_of(request).run(
-        lambda: ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data))
+        lambda: ledger.pay(who.actor, idempotency_key=idempotency_key, fingerprint=fingerprint, **data), reads)
     # A replay answers as the ledger did right after the first request's events.
     view = result.view or await run_in_threadpool(ledger.coverage_at_version, result.person_id, body.year,
                                                   result.person_version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from uuid import UUID
 
 from domain import events as ev
 from domain.actor import Actor
@@ -49,25 +50,10 @@ class PaymentCommands:
         repair_year: int | None = None,
     ) -> PaymentResult:
         """缴费. With an idempotency key, a retry returns the first result and posts nothing."""
-        # A Fen is an amount the caller parsed and checked already (the daily file does).
-        amount_fen = amount.fen if isinstance(amount, Fen) else parse_yuan(amount)
-        if not isinstance(paid_at, datetime) or paid_at.tzinfo is None:
-            raise InvalidInput("must be a date-time with an offset, like 2021-02-15T10:00:00+08:00", "paid_at", "datetime_offset")
-        if paid_at > self.clock() + CLOCK_SKEW:
-            raise InvalidInput(f"{paid_at.isoformat()} is in the future: check the terminal's clock", "paid_at",
-                               "date_range")
-        if channel not in CHANNELS:
-            raise InvalidInput(f"must be one of {', '.join(CHANNELS)}", "channel", "channel")
-        receipt_no = optional_text(receipt_no, "receipt_no")
-        if channel == "cash" and receipt_no is None:
-            raise InvalidInput("is required for cash: a cash payment gets a receipt (现金收款凭证)", "receipt_no", "cash_receipt")
-        if transaction_id is not None:
-            transaction_id = clean_text(transaction_id, "transaction_id")
-        pid = self._pid(id_number, document_type)
-        # Keys are scoped to the collection point (to the token where it speaks for none).
-        scope = actor.collection_point or f"token:{actor.name}"
-        key_claim = claim_id("idempotency", scope, idempotency_key) if idempotency_key else None
-        txn_claim = claim_id("transaction", transaction_id) if transaction_id else None
+        amount_fen, receipt_no, transaction_id = self.payment_input(amount, paid_at, channel, receipt_no,
+                                                                    transaction_id)
+        pid, key_claim, txn_claim = self.payment_streams(actor, id_number, document_type, idempotency_key,
+                                                         transaction_id)
 
         def decide(uow: UnitOfWork) -> PaymentResult:
             # The person and the claims in one read (the hot path of every collection point);
@@ -125,6 +111,37 @@ class PaymentCommands:
             return PaymentResult(payment_id, person.id, person.version, False, view)
 
         return self._run(actor, decide)
+
+    def payment_input(self, amount: object, paid_at: datetime, channel: str, receipt_no: str | None,
+                      transaction_id: str | None) -> tuple[int, str | None, str | None]:
+        """The payment's own fields checked, before anything is read: the amount in fen, the
+        receipt and transaction numbers cleaned. Refuses what no person's record could make right."""
+        # A Fen is an amount the caller parsed and checked already (the daily file does).
+        amount_fen = amount.fen if isinstance(amount, Fen) else parse_yuan(amount)
+        if not isinstance(paid_at, datetime) or paid_at.tzinfo is None:
+            raise InvalidInput("must be a date-time with an offset, like 2021-02-15T10:00:00+08:00", "paid_at", "datetime_offset")
+        if paid_at > self.clock() + CLOCK_SKEW:
+            raise InvalidInput(f"{paid_at.isoformat()} is in the future: check the terminal's clock", "paid_at",
+                               "date_range")
+        if channel not in CHANNELS:
+            raise InvalidInput(f"must be one of {', '.join(CHANNELS)}", "channel", "channel")
+        receipt_no = optional_text(receipt_no, "receipt_no")
+        if channel == "cash" and receipt_no is None:
+            raise InvalidInput("is required for cash: a cash payment gets a receipt (现金收款凭证)", "receipt_no", "cash_receipt")
+        if transaction_id is not None:
+            transaction_id = clean_text(transaction_id, "transaction_id")
+        return amount_fen, receipt_no, transaction_id
+
+    def payment_streams(self, actor: Actor, id_number: str, document_type: str, idempotency_key: str | None,
+                        transaction_id: str | None) -> tuple[UUID, UUID | None, UUID | None]:
+        """The streams a payment reads: the person's, and its idempotency key's and transaction
+        id's claims (None where it has none); a caller may read them ahead, several payments' in one query."""
+        pid = self._pid(id_number, document_type)
+        # Keys are scoped to the collection point (to the token where it speaks for none).
+        scope = actor.collection_point or f"token:{actor.name}"
+        key_claim = claim_id("idempotency", scope, idempotency_key) if idempotency_key else None
+        txn_claim = claim_id("transaction", clean_text(transaction_id, "transaction_id")) if transaction_id else None
+        return pid, key_claim, txn_claim
 
     @staticmethod
     def _payable(person: Person, year: int, amount_fen: int, paid_at: datetime, channel: str,
