@@ -119,8 +119,8 @@ class Ledger(RegistrationCommands, EnrollmentCommands, PaymentCommands, Elsewher
         api/writer.py does) before it tells anyone the outcome. The streams `read_ahead` (those
         the commands will read) are read first, in one query."""
         units: list[list[ev.Event]] = []
-        self._here.deferred = units
         self._here.read_ahead = self.store.select_streams([i for i in dict.fromkeys(read_ahead) if i is not None])
+        self._here.deferred = units
         try:
             yield units
         finally:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from conftest import event_count
 from console_helpers import csrf_of, signed_in
-from test_api import OTHER_VILLAGE, enroll, h, pay, register
+from test_api import OTHER_VILLAGE, VILLAGE, enroll, h, pay, register
 from test_collection_import import EXPECTED, FIXTURES, seed
 
 HOSTILE = "<script>alert(1)</script>"
@@ -250,3 +250,27 @@ def test_the_token_and_identity_numbers_reach_no_line_of_the_served_log(tmp_path
     text = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")
     assert "POST /console/login" in text and "POST /console/persons/search" in text, text[-2000:]
     assert secret not in text and secret[3:20] not in text and idn not in text
+
+
+def test_a_prefecture_collections_page_lists_each_county_and_channel_as_the_api_does(api):
+    """Above a county the collections report is per child region and channel, on the page, in
+    the API's answer and in the CSV alike; a county keeps its days and collection points."""
+    for region, channel, key in ((VILLAGE, "wechat", "k-1"), (OTHER_VILLAGE, "pos", "k-2"), (OTHER_VILLAGE, "pos", "k-3")):
+        idn, _ = register(api, region=region)
+        enroll(api, idn)
+        assert pay(api, idn, key=key, amount="10.00", channel=channel).status_code == 201
+    query = {"region": "5001", "year": 2021, "as_of": "2021-03-01"}
+    expected = api.get("/v1/reports/collections", params=query, headers=h(api, "auditor")).json()
+    assert [(r["region"], r["channel"], r["payments"], r["amount"]) for r in expected["rows"]] == [
+        (VILLAGE[:6], "wechat", 1, "10.00"), (OTHER_VILLAGE[:6], "pos", 2, "20.00")]
+    client = signed_in(api, "auditor")
+    page = client.get("/console/collections", params=query)
+    assert page.status_code == 200
+    headings = re.findall(r"<th>(.*?)</th>", page.text.split("<tbody", 1)[0].rsplit("<thead", 1)[1])
+    assert headings == ["区划代码", "名称", "缴费渠道", "笔数", "金额（元）"]
+    assert OTHER_VILLAGE[:6] in page.text and "20.00" in page.text
+    csv = client.get("/console/collections", params={**query, "format": "csv"}).content.decode("utf-8-sig")
+    assert csv.splitlines()[0] == "region,name,channel,payments,amount"
+    county = api.get("/v1/reports/collections", params={**query, "region": OTHER_VILLAGE[:6]},
+                     headers=h(api, "auditor")).json()
+    assert [(r["day"], r["channel"], r["payments"]) for r in county["rows"]] == [("2020-11-02", "pos", 2)]

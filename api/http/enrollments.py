@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.http.deps import BUREAU, WRITERS, TheLedger, Who, allow
-from api.state import writer_of
 from api.schemas import (
     Cancel, DocumentType, Enroll, EnrollmentOut, MovedPaymentOut, MovePayment, Pay, PaymentOut, VoidPayment,
 )
+from api.state import writer_of
 from domain.errors import InvalidInput
 
 router = APIRouter()
