@@ -79,7 +79,11 @@ class Writer:
                     stop = True
                     break
                 jobs.append(job)
-            self._write(jobs)
+            try:
+                self._write(jobs)
+            except BaseException as e:  # noqa: BLE001 - the thread outlives any one group; its requests hear why
+                for _, _, future, loop in jobs:
+                    _tell(loop, future, False, e)
             if stop:
                 return
 
@@ -103,7 +107,7 @@ class Writer:
             elif error is not None:
                 outcomes[i] = (False, error)
         for (_, _, future, loop), (ok, value) in zip(jobs, outcomes):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            _tell(loop, future, ok, value)
 
     def _decide(self, jobs: list[Job]) -> tuple[list[tuple[bool, Any]], list[list[Any]]]:
         """Each job's outcome (or what it raised) and the events it decided, nothing committed."""
@@ -119,6 +123,14 @@ class Writer:
                     outcomes.append((False, e))
                     units.append([])
         return outcomes, units
+
+
+def _tell(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Hand the outcome to the request's own event loop."""
+    try:
+        loop.call_soon_threadsafe(_settle, future, ok, value)
+    except RuntimeError:
+        pass  # that loop has closed: nobody is waiting for this answer
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

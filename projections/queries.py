@@ -23,7 +23,7 @@ from projections.intervals import OPEN, ROOT, micros, path
 from projections.assisted import is_assisted
 from projections.enrollment import awaiting_amount
 from projections.rows import ASSISTED, held_elsewhere
-from projections.totals import LEVELS, child_level, level_for
+from projections.totals import KEPT_AT, LEVELS, child_level, level_for
 from projections.viewstore import LEFT_OF_ROOT, ViewStore
 
 
@@ -209,7 +209,7 @@ class ViewSource:
 
     def payment_groups(self, region: str, year: int, on: date) -> dict[tuple[str, str, str], list[Any]]:
         level = level_for(region)
-        if level is not None and self.totals():
+        if level in KEPT_AT["payment_totals"] and self.totals():
             return self._total_payments(region, level, year, on)
         rows, params = self._believed(self.views.payment_rows, "day, channel, collection_point, amount_fen, receipt_no",
                                       (year,), region, on)

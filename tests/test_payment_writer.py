@@ -183,3 +183,21 @@ def test_payments_decided_together_read_their_streams_in_one_query_ahead(ledger)
     assert ledger.committer.commit_each(decided) == [None] * 5
     assert [ledger.coverage(number, 2021).paid_fen for number in numbers] == [1000] * 5
     assert all(not r.replayed for r in results)
+
+
+def test_the_writer_outlives_a_request_whose_loop_has_gone(ledger):
+    """An answer that cannot be handed back (its event loop closed meanwhile) does not stop the
+    writer: the next payment is decided and answered."""
+    number = _enrolled(ledger)
+    writer = Writer(ledger)
+    gone = asyncio.new_event_loop()
+    future = gone.create_future()
+    gone.close()
+    writer._start()
+    writer._queue.put((_paying(ledger, number, "k-gone"), (), future, gone))
+    try:
+        answer = asyncio.run(asyncio.wait_for(writer.run(_paying(ledger, number, "k-next")), 30))
+    finally:
+        writer.close()
+    assert not answer.replayed
+    assert ledger.coverage(number, 2021).paid_fen == 2000  # both committed; only the first could not be told
