@@ -49,13 +49,14 @@ class Writer:
         self._queue.put((command, reads, outcome, loop))
         return await outcome
 
-    def close(self) -> None:
-        """Finish what is queued, then stop."""
+    def close(self, wait: float = 30) -> None:
+        """Finish what is queued, then stop (waiting at most `wait` seconds: a payment still
+        unanswered then was never acknowledged, committed or not, and its retry settles it)."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(_STOP)
-            thread.join()
+            thread.join(wait)
 
     def _start(self) -> None:
         if self._thread is None:
