@@ -268,3 +268,20 @@ def test_the_bureau_corrects_a_registration_and_records_a_death_from_the_person_
     wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392)
         .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 12)""")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
+
+
+def test_a_prefecture_collections_page_shows_each_county_and_channel(page, served):
+    """Above a county, the collections page lists each county and channel with the API's figures."""
+    query = {"region": "5001", "year": 2021, "as_of": "2021-06-30"}
+    answer = httpx.get(f"{served['base']}/v1/reports/collections", params=query,
+                       headers={"Authorization": f"Bearer {served['tokens']['auditor']}"})
+    assert answer.status_code == 200, answer.text
+    sign_in(page, served, "auditor")
+    page.goto(f"{served['base']}/console/collections?region=5001&year=2021&as_of=2021-06-30")
+    headings = [th.inner_text() for th in page.query_selector_all("#report thead th")]
+    assert headings == ["区划代码", "名称", "缴费渠道", "笔数", "金额（元）"]
+    shown = [[td.inner_text() for td in tr.query_selector_all("td")] for tr in page.query_selector_all("#report tbody tr")]
+    assert shown == [[r["region"], r["name"], r["channel"], str(r["payments"]), r["amount"]] for r in answer.json()["rows"]]
+    assert {row[0] for row in shown} == {"500114"} and len(shown) > 1  # the demo's one county, by channel
+    total = [td.inner_text() for td in page.query_selector_all("#total td")]
+    assert total[3:] == [str(answer.json()["total"]["payments"]), answer.json()["total"]["amount"]]
