@@ -4,11 +4,10 @@ a cost that follows regions and days rather than persons.
 For every level of the region code (province 2, prefecture 4, county 6, township 9, village 12)
 that a report reads (KEPT_AT), the tables keep, per region of that level, coverage year, and the
 other columns a report groups by, the change on each day of what the open person and payment rows
-hold: a row true over days
-lo..hi adds its figures on day lo and takes them away on day hi + 1; a person covered from
-benefit start to benefit end within the row's days is counted in `covered` the same way. A report
-as of D sums the changes of days up to D, so it reads one line per region, group and day that
-ever changed, however many persons stand behind them.
+hold: a row true over days lo..hi adds its figures on day lo and takes them away on day hi + 1; a
+person covered from benefit start to benefit end within the row's days is counted in `covered` the
+same way. A report as of D sums the changes of days up to D, so it reads one line per region,
+group and day that ever changed, however many persons stand behind them.
 
 The enrollment report's assisted counts are by the notice in force for each village: the totals
 keep the region of the most specific policy naming the village (any year's; see `policy_region`),
@@ -49,7 +48,7 @@ TABLES = (PERSON, SUBSIDY, PAYMENT, CHANNEL)
 # levels of its children (prefecture 4, county 6), so its cost follows counties, not collection
 # points and days.
 KEPT_AT = {"person_totals": LEVELS, "subsidy_totals": LEVELS, "payment_totals": (6, 9, 12), "channel_totals": (4, 6)}
-POINT_LEVEL = 6  # the coarsest region whose collections are listed by day and collection point
+POINT_LEVEL = KEPT_AT["payment_totals"][0]  # the coarsest region listed by day and collection point
 
 # Totals kept under another shape of these tables are made again, as for a newly named region.
 SHAPE = "2"
